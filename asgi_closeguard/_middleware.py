@@ -339,9 +339,14 @@ class CloseGuardMiddleware:
                     )
                 )
 
-    def _outgoing_close(self, message: Message) -> tuple[int, str, object]:
+    def _outgoing_close(
+        self, message: Message, *, may_refuse: bool = True
+    ) -> tuple[int, str, object]:
         """The code and reason to send for the app's ``websocket.close``, and the code it asked
-        for when that had to be replaced (``None`` otherwise)."""
+        for when that had to be replaced (``None`` otherwise).
+
+        ``may_refuse=False`` replaces a forbidden code even in strict mode: once the app has
+        raised, nobody is left to catch the refusal, and the client still needs a close."""
         asked = message.get("code")
         if asked is None:
             code, replaced = _NORMAL_CLOSURE, None  # ASGI: the default close code is 1000
@@ -351,7 +356,7 @@ class CloseGuardMiddleware:
             code, replaced = int(asked), None
         else:
             rule = why_not_sendable(asked) or ""
-            if self.strict:
+            if self.strict and may_refuse:
                 raise ForbiddenCloseCodeError(asked, rule)
             code, replaced = replacement_code(asked), asked
             logger.warning("close code %r replaced with %d: %s", asked, code, rule)
@@ -363,7 +368,9 @@ class CloseGuardMiddleware:
         starlette_close = _starlette_websocket_exception(exc)
         if starlette_close is not None:
             # Starlette's WebSocketException carries the close the app chose: keep it.
-            return self._outgoing_close({"code": starlette_close[0], "reason": starlette_close[1]})
+            return self._outgoing_close(
+                {"code": starlette_close[0], "reason": starlette_close[1]}, may_refuse=False
+            )
         code, reason = _INTERNAL_ERROR, _plain_name(_INTERNAL_ERROR)
         for cls in type(exc).__mro__:
             mapped = self.exception_closes.get(cls)
@@ -371,7 +378,7 @@ class CloseGuardMiddleware:
                 code, reason = mapped
                 break
         if self.expose_exception_text:
-            reason = normalise_reason(f"{type(exc).__name__}: {exc}")
+            reason = normalise_reason(_exception_text(exc))
         return code, reason, None
 
     async def _report(self, record: CloseRecord) -> None:
@@ -419,7 +426,11 @@ def _validate_exception_codes(
                 "Use 1011 (internal error), another code from 1000-1003 or 1007-1014, "
                 "or one from 3000-4999"
             )
-        closes[exc_class] = (int(code), _plain_name(code) if reason is None else reason)
+        # The configured reason goes on the wire as it is sent: make it fit once, here.
+        closes[exc_class] = (
+            int(code),
+            _plain_name(code) if reason is None else normalise_reason(reason),
+        )
     return closes
 
 
@@ -429,6 +440,14 @@ def _plain_name(code: int) -> str:
         return CloseCode(code).name.replace("_", " ").title()
     except ValueError:
         return ""
+
+
+def _exception_text(exc: Exception) -> str:
+    """ "ValueError: bad input", or just the type's name when ``str(exc)`` itself raises."""
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception:  # a broken __str__ must not replace the app's exception with its own
+        return type(exc).__name__
 
 
 def _disconnect(code: int, reason: str) -> Message:

@@ -1,0 +1,80 @@
+"""Bugs the robustness suite found, each pinned by the smallest script that showed it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from starlette.exceptions import WebSocketException
+
+from asgi_closeguard import CloseGuardMiddleware, CloseRecord, ForbiddenCloseCodeError
+from asgi_closeguard._types import Message, Receive, Scope, Send
+from tests.harness import run
+
+pytestmark = pytest.mark.anyio
+
+ACCEPT: Message = {"type": "websocket.accept"}
+
+
+def accept_then_raise(error: Exception) -> Callable[[Scope, Receive, Send], Any]:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send(ACCEPT)
+        raise error
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("configured_reason", "on_wire"),
+    [
+        pytest.param("é" * 100, "é" * 60 + "…", id="over-123-bytes"),
+        pytest.param("bad \ud800 half", "bad \ufffd half", id="lone-surrogate"),
+    ],
+)
+async def test_a_configured_reason_is_made_to_fit_the_wire(
+    configured_reason: str, on_wire: str
+) -> None:
+    # `exception_codes={ValueError: (4000, reason)}` once sent the reason as configured: 203 bytes
+    # of UTF-8, or text that cannot be encoded at all.
+    guard = CloseGuardMiddleware(
+        accept_then_raise(ValueError()), exception_codes={ValueError: (4000, configured_reason)}
+    )
+    outcome = await run(guard)
+    code, reason = outcome.server.only_close()
+    assert (code, reason) == (4000, on_wire)
+    assert len(reason.encode("utf-8")) <= 123
+
+
+@pytest.mark.parametrize("forbidden", [1005, 1006, 999, "4000"])
+async def test_strict_mode_still_closes_for_a_websocket_exception_with_a_forbidden_code(
+    forbidden: object,
+) -> None:
+    # With strict=True a WebSocketException(1006) escaping the app made the guard raise its own
+    # ForbiddenCloseCodeError over the app's exception, and the client got no close at all.
+    records: list[CloseRecord] = []
+    error = WebSocketException(forbidden, "gone")  # type: ignore[arg-type]
+    guard = CloseGuardMiddleware(accept_then_raise(error), strict=True, on_close=records.append)
+    outcome = await run(guard)
+    assert outcome.exception is error
+    assert not isinstance(outcome.exception, ForbiddenCloseCodeError)
+    expected_code = 1000 if forbidden == 1005 else 1011
+    assert outcome.server.only_close() == (expected_code, "gone")
+    assert records[0].requested_code == forbidden
+
+
+class UnprintableError(Exception):
+    """An exception whose text cannot be produced: ``str()`` raises."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ failed")
+
+
+async def test_exposing_the_text_of_an_exception_whose_str_fails() -> None:
+    # expose_exception_text=True once let the RuntimeError from `str(exc)` escape in place of the
+    # app's exception, with no close sent.
+    error = UnprintableError()
+    outcome = await run(CloseGuardMiddleware(accept_then_raise(error), expose_exception_text=True))
+    assert outcome.exception is error
+    assert outcome.server.only_close() == (1011, "UnprintableError")
