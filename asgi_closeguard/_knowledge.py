@@ -1,0 +1,380 @@
+"""Close-code knowledge: what a WebSocket close code means, and what to do about it.
+
+:func:`describe` explains any int, :func:`compare` sets two codes side by side and
+:func:`describe_range` explains a band of RFC 6455 §7.4.2. The facts — which codes are
+registered, which may be sent — come from :mod:`asgi_closeguard._codes`, the one table of codes.
+The words live in ``texts/<lang>.json``, one file per language, so that a new language is a
+new data file and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Final, Literal, cast
+
+from ._codes import CODE_RANGES, CloseCode, CodeRange, code_range, is_sendable
+
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
+
+__all__ = [
+    "LANGUAGES",
+    "CodeComparison",
+    "CodeDescription",
+    "RangeDescription",
+    "SentBy",
+    "compare",
+    "describe",
+    "describe_range",
+    "interface_texts",
+    "validate_language",
+]
+
+#: Who puts a code in a close frame: the client, the server, either side, or nobody (the code
+#: is only reported locally, or is not allowed on the wire at all).
+SentBy = Literal["client", "server", "either", "never"]
+
+_PACKAGE: Final = "asgi_closeguard"
+_TEXTS_DIRECTORY: Final = "texts"
+
+_RFC_DEFINED: Final = "RFC 6455 §7.4.1"
+_RFC_DEFINED_URL: Final = "https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1"
+_RFC_RANGES: Final = "RFC 6455 §7.4.2"
+_RFC_RANGES_URL: Final = "https://www.rfc-editor.org/rfc/rfc6455#section-7.4.2"
+_IANA_REGISTRY: Final = "IANA WebSocket Close Code Number Registry"
+_IANA_REGISTRY_URL: Final = (
+    "https://www.iana.org/assignments/websocket/websocket.xhtml#close-code-number"
+)
+
+_REGISTERED_CODES: Final[frozenset[int]] = frozenset(CloseCode)
+# Codes that came after RFC 6455, through the IANA registry alone.
+_REGISTERED_AFTER_RFC: Final[frozenset[int]] = frozenset(
+    {
+        CloseCode.SERVICE_RESTART,
+        CloseCode.TRY_AGAIN_LATER,
+        CloseCode.BAD_GATEWAY,
+        CloseCode.UNAUTHORIZED,
+        CloseCode.FORBIDDEN,
+        CloseCode.TIMEOUT,
+    }
+)
+# Who sends what, for the sendable codes whose meaning only makes sense from one side. Every
+# other sendable code may come from either side: even 1011, which RFC 6455 words as a server's
+# code, is sent by clients too (python-websockets fails a connection whose keepalive pings go
+# unanswered with 1011).
+_SENT_BY_CLIENT: Final[frozenset[int]] = frozenset({CloseCode.MANDATORY_EXTENSION})
+_SENT_BY_SERVER: Final[frozenset[int]] = frozenset(
+    {
+        CloseCode.SERVICE_RESTART,
+        CloseCode.TRY_AGAIN_LATER,
+        CloseCode.BAD_GATEWAY,
+        CloseCode.UNAUTHORIZED,
+        CloseCode.FORBIDDEN,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CodeDescription:
+    """Everything known about one close code, in one language.
+
+    ``registered`` codes (the members of :class:`CloseCode`) have texts of their own; any other
+    number gets the texts of the band it falls in, so that every int has a description.
+    """
+
+    code: int
+    #: The code's name in the chosen language, e.g. "Abnormal Closure".
+    name: str
+    #: The :class:`CloseCode` member name (``"ABNORMAL_CLOSURE"``), or None if unregistered.
+    constant: str | None
+    lang: str
+    registered: bool
+    #: Whether an endpoint may put the code in a close frame (same as :func:`is_sendable`).
+    sendable: bool
+    sent_by: SentBy
+    #: ``sent_by`` in words, in the chosen language.
+    sent_by_text: str
+    #: The key of the code's band in ``CODE_RANGES`` ("unused", "protocol", "iana", ...).
+    range: str
+    #: The band in words, in the chosen language.
+    range_text: str
+    reference: str
+    reference_url: str
+    #: What the code means.
+    summary: str
+    #: Where and why you meet it: logs, browser consoles, which servers.
+    when_seen: str
+    #: What to change when you see it.
+    what_to_do: str
+    #: Whether and when your own code should close with it.
+    when_to_send: str
+
+
+@dataclass(frozen=True, slots=True)
+class RangeDescription:
+    """One band of close-code numbers (RFC 6455 §7.4.2), explained in one language.
+
+    ``first`` and ``last`` are inclusive and None for the "out_of_range" band. ``sendable``
+    tells whether a code of the band that has no registered meaning may go on the wire.
+    """
+
+    range: str
+    first: int | None
+    last: int | None
+    lang: str
+    sendable: bool
+    range_text: str
+    name: str
+    reference: str
+    reference_url: str
+    summary: str
+    when_seen: str
+    what_to_do: str
+    when_to_send: str
+
+
+@dataclass(frozen=True, slots=True)
+class CodeComparison:
+    """Two close codes side by side: both descriptions, what sets them apart, which to use."""
+
+    first: CodeDescription
+    second: CodeDescription
+    #: Sentences on what differs: meaning, whether it goes on the wire, who sends it, ...
+    differences: tuple[str, ...]
+    #: One sentence per code on when to use it.
+    when_to_use: tuple[str, ...]
+
+
+def _texts_directory() -> Traversable:
+    return resources.files(_PACKAGE).joinpath(_TEXTS_DIRECTORY)
+
+
+def _discover_languages() -> tuple[str, ...]:
+    names = (entry.name for entry in _texts_directory().iterdir())
+    return tuple(sorted(name.removesuffix(".json") for name in names if name.endswith(".json")))
+
+
+#: Language codes there are texts for, one per ``texts/<lang>.json`` file shipped with the package.
+LANGUAGES: Final[tuple[str, ...]] = _discover_languages()
+
+_Entry = Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Texts:
+    codes: Mapping[str, _Entry]
+    ranges: Mapping[str, _Entry]
+    pairs: Mapping[str, str]
+    sent_by: _Entry
+    compare: _Entry
+    interface: _Entry
+
+
+@cache
+def _texts(lang: str) -> _Texts:
+    # Read once per language: every describe() after the first is dictionary look-ups.
+    raw = _texts_directory().joinpath(f"{lang}.json").read_text(encoding="utf-8")
+    data = json.loads(raw)
+    return _Texts(
+        codes=cast("Mapping[str, _Entry]", data["codes"]),
+        ranges=cast("Mapping[str, _Entry]", data["ranges"]),
+        pairs=cast("Mapping[str, str]", data["pairs"]),
+        sent_by=cast("_Entry", data["sent_by"]),
+        compare=cast("_Entry", data["compare"]),
+        interface=cast("_Entry", data["interface"]),
+    )
+
+
+def validate_language(lang: object) -> str:
+    """Return ``lang`` if there are texts for it; raise :class:`ValueError` naming the others."""
+    if isinstance(lang, str) and lang in LANGUAGES:
+        return lang
+    available = ", ".join(LANGUAGES)
+    raise ValueError(f"unknown language {lang!r}: available languages are {available}")
+
+
+def interface_texts(lang: str) -> Mapping[str, str]:
+    """The words of the command-line interface (headings, labels) in ``lang``."""
+    return _texts(validate_language(lang)).interface
+
+
+def _validate_code(code: object, function: str) -> int:
+    if isinstance(code, bool):
+        raise TypeError(
+            f"{function}() takes a close code as an int, not a bool (True == 1 in Python); "
+            "pass a number such as 1000"
+        )
+    if not isinstance(code, int):
+        hint = f"; convert text first, e.g. int({code!r})" if isinstance(code, str) else ""
+        raise TypeError(
+            f"{function}() takes a close code as an int such as 1000, "
+            f"not {type(code).__name__}{hint}"
+        )
+    # A CloseCode member becomes a plain int, so records compare and serialise plainly.
+    return int(code)
+
+
+def _sent_by(code: int) -> SentBy:
+    if not is_sendable(code):
+        return "never"
+    if code in _SENT_BY_CLIENT:
+        return "client"
+    if code in _SENT_BY_SERVER:
+        return "server"
+    return "either"
+
+
+def _reference(code: int) -> tuple[str, str]:
+    if code in _REGISTERED_AFTER_RFC:
+        return _IANA_REGISTRY, _IANA_REGISTRY_URL
+    if code in _REGISTERED_CODES:
+        return _RFC_DEFINED, _RFC_DEFINED_URL
+    return _RFC_RANGES, _RFC_RANGES_URL
+
+
+def describe(code: int, lang: str = "en") -> CodeDescription:
+    """Explain any close code number, in ``lang`` (one of :data:`LANGUAGES`).
+
+    A registered code (a :class:`CloseCode` member) gets its own texts; any other int — 1016,
+    3001, 4404, -1, 70000 — gets the texts of its band, so this never fails for an int.
+
+    Raises :class:`TypeError` for a bool or a non-int (parse text with ``int()`` first) and
+    :class:`ValueError` for a language there are no texts for.
+    """
+    number = _validate_code(code, "describe")
+    texts = _texts(validate_language(lang))
+    band = code_range(number)
+    band_entry = texts.ranges[band.key]
+    registered = number in _REGISTERED_CODES
+    entry = texts.codes[str(number)] if registered else band_entry
+    sent_by = _sent_by(number)
+    reference, reference_url = _reference(number)
+    return CodeDescription(
+        code=number,
+        name=entry["name"],
+        constant=CloseCode(number).name if registered else None,
+        lang=lang,
+        registered=registered,
+        sendable=is_sendable(number),
+        sent_by=sent_by,
+        sent_by_text=texts.sent_by[sent_by],
+        range=band.key,
+        range_text=band_entry["label"],
+        reference=reference,
+        reference_url=reference_url,
+        summary=entry["summary"],
+        when_seen=entry["when_seen"],
+        what_to_do=entry["what_to_do"],
+        when_to_send=entry["when_to_send"],
+    )
+
+
+def describe_range(band: CodeRange | str, lang: str = "en") -> RangeDescription:
+    """Explain one band of close codes: a :class:`CodeRange` or its key, such as ``"private"``.
+
+    Raises :class:`ValueError` for a key that names no band, or an unknown language.
+    """
+    if isinstance(band, str):
+        by_key = {known.key: known for known in CODE_RANGES}
+        if band not in by_key:
+            keys = ", ".join(by_key)
+            raise ValueError(f"unknown range {band!r}: the ranges are {keys}")
+        band = by_key[band]
+    entry = _texts(validate_language(lang)).ranges[band.key]
+    return RangeDescription(
+        range=band.key,
+        first=band.first,
+        last=band.last,
+        lang=lang,
+        # The last number of every band has no registered meaning, so it stands for the
+        # band's unassigned codes (the out-of-range band has no numbers that may be sent).
+        sendable=band.last is not None and is_sendable(band.last),
+        range_text=entry["label"],
+        name=entry["name"],
+        reference=_RFC_RANGES,
+        reference_url=_RFC_RANGES_URL,
+        summary=entry["summary"],
+        when_seen=entry["when_seen"],
+        what_to_do=entry["what_to_do"],
+        when_to_send=entry["when_to_send"],
+    )
+
+
+def compare(a: int, b: int, lang: str = "en") -> CodeComparison:
+    """Set two close codes side by side, in ``lang`` (one of :data:`LANGUAGES`).
+
+    The result holds both descriptions, the differences that matter (meaning, whether the code
+    may go on the wire, who sends it, its band, and a note for pairs that are often confused)
+    and, for each code, when to use it. Raises like :func:`describe`.
+    """
+    _validate_code(a, "compare")
+    _validate_code(b, "compare")
+    first, second = describe(a, lang), describe(b, lang)
+    texts = _texts(lang)
+    words = texts.compare
+    if first.code == second.code:
+        return CodeComparison(
+            first=first,
+            second=second,
+            differences=(words["same"].format(code=first.code),),
+            when_to_use=(_when_to_use(words, first),),
+        )
+    differences: list[str] = []
+    # Pairs are stored once, smaller code first, whichever order they are asked in.
+    note = texts.pairs.get(" ".join(str(code) for code in sorted((first.code, second.code))))
+    if note is not None:
+        differences.append(note)
+    differences.extend(
+        words["meaning"].format(code=d.code, name=d.name, summary=d.summary)
+        for d in (first, second)
+    )
+    differences.append(_wire_difference(words, first, second))
+    if first.sendable and second.sendable:
+        if first.sent_by == second.sent_by:
+            differences.append(
+                words["sender_same"].format(a=first.code, b=second.code, sender=first.sent_by_text)
+            )
+        else:
+            differences.append(
+                words["sender_different"].format(
+                    a=first.code,
+                    b=second.code,
+                    sender_a=first.sent_by_text,
+                    sender_b=second.sent_by_text,
+                )
+            )
+    if first.range != second.range:
+        differences.append(
+            words["range_different"].format(
+                a=first.code, b=second.code, range_a=first.range_text, range_b=second.range_text
+            )
+        )
+    return CodeComparison(
+        first=first,
+        second=second,
+        differences=tuple(differences),
+        when_to_use=(_when_to_use(words, first), _when_to_use(words, second)),
+    )
+
+
+def _wire_difference(words: _Entry, first: CodeDescription, second: CodeDescription) -> str:
+    if first.sendable and second.sendable:
+        return words["wire_both"].format(a=first.code, b=second.code)
+    if first.sendable or second.sendable:
+        sendable, unsendable = (first, second) if first.sendable else (second, first)
+        return words["wire_one"].format(sendable=sendable.code, unsendable=unsendable.code)
+    return words["wire_neither"].format(a=first.code, b=second.code)
+
+
+def _when_to_use(words: _Entry, description: CodeDescription) -> str:
+    return words["when_to_use"].format(
+        code=description.code, name=description.name, advice=description.when_to_send
+    )
