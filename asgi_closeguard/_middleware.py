@@ -117,6 +117,9 @@ class CloseGuardMiddleware:
         # The `websocket.disconnect` that receive() hands out once the connection is over.
         ended: Message | None = None
         exception_type: type[BaseException] | None = None
+        # The server raised on a close code it will not send (daphne), rather than the
+        # connection being gone.
+        server_refused = False
         messages_sent = 0
         messages_received = 0
 
@@ -203,7 +206,12 @@ class CloseGuardMiddleware:
                     code, reason = close_code, close_reason
                 else:
                     http_status = _HTTP_FORBIDDEN  # ASGI: a close before accept is a 403
-                await deliver_close(close_code, close_reason)
+                sent = await deliver_close(close_code, close_reason)
+                if accepted and sent is not None and sent != close_code:
+                    # The server refused the code and took the fallback: report what went out.
+                    requested_code = close_code if replaced is None else replaced
+                    code = sent
+                    ended = _disconnect(sent, close_reason)
             elif kind == "websocket.accept":
                 await send(message)
                 accepted = True
@@ -221,16 +229,38 @@ class CloseGuardMiddleware:
             else:
                 await send(message)
 
-        async def deliver_close(close_code: int, close_reason: str) -> None:
-            """Send a close; a server's refusal or a vanished client never escapes from here."""
+        async def deliver_close(
+            close_code: int, close_reason: str, *, fallback: bool = True
+        ) -> int | None:
+            """Send a close and return the code the server took (``None``: it took none).
+
+            A server's refusal or a vanished client never escapes from here. A refused code is
+            retried once as 1000 when ``fallback`` is on.
+            """
+            nonlocal server_refused
             message = {"type": "websocket.close", "code": close_code, "reason": close_reason}
             try:
                 await send(message)
             except OSError as exc:
                 # The client is gone (uvicorn raises ClientDisconnected): nothing to close.
                 logger.debug("close %d not sent, the connection is gone: %r", close_code, exc)
+                return None
             except Exception as exc:
-                logger.debug("the server refused close %d: %r", close_code, exc)
+                server_refused = True
+                if not fallback or close_code == _NORMAL_CLOSURE:
+                    logger.debug("the server refused close %d: %r", close_code, exc)
+                    return None
+                # daphne 4.2.3 (autobahn's sendClose) takes only 1000 and 3000-4999: any other
+                # code raises a bare Exception and the socket then stays open until daphne's
+                # 24-hour websocket_timeout. 1000 is the one code every server takes, so the
+                # client still gets a close frame.
+                logger.warning(
+                    "the server refused close code %d (%r); closed with 1000 instead",
+                    close_code,
+                    exc,
+                )
+                return await deliver_close(_NORMAL_CLOSURE, close_reason, fallback=False)
+            return close_code
 
         async def finish_denial() -> None:
             # The app started a denial response and stopped before its last body chunk: end it,
@@ -291,7 +321,17 @@ class CloseGuardMiddleware:
             closed_by = "guard"
             code, reason = close_code, close_reason
             ended = _disconnect(close_code, close_reason)
-            await deliver_close(close_code, close_reason)
+            # A server that refuses the code (daphne 4.2.3 takes only 1000 and 3000-4999) gets
+            # the exception re-raised instead: daphne then sends 1011 itself. Only when the
+            # exception stops here does the guard fall back to 1000, so the socket never stays
+            # open.
+            sent = await deliver_close(close_code, close_reason, fallback=not self.reraise)
+            if server_refused:
+                if sent is None:
+                    closed_by, code, reason = "server", None, ""
+                else:
+                    requested_code = close_code if requested_code is None else requested_code
+                    code = sent
             if self.reraise:
                 raise
             logger.error(
