@@ -1,0 +1,298 @@
+"""The asgi-closeguard command: golden output, JSON, and every way input can be wrong.
+
+Golden files live in tests/golden/. After a deliberate change to the texts or the layout,
+regenerate them with ``UPDATE_GOLDEN=1 python -m pytest tests/test_cli.py`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import runpy
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from asgi_closeguard import (
+    LANGUAGES,
+    CloseCode,
+    __version__,
+    compare,
+    describe,
+    describe_range,
+)
+from asgi_closeguard._cli import main
+from asgi_closeguard._codes import CODE_RANGES
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
+ERROR_PREFIX = "asgi-closeguard: error: "
+
+
+@pytest.fixture(autouse=True)
+def terminal_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    # shutil.get_terminal_size() reads $COLUMNS first: output no longer depends on the terminal.
+    monkeypatch.setenv("COLUMNS", "80")
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    status = main(argv)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def display_width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+# --- golden output -----------------------------------------------------------------------------
+
+GOLDEN_CASES = {
+    "explain_1006_en.txt": ["explain", "1006"],
+    "explain_1006_ko.txt": ["explain", "1006", "--lang", "ko"],
+    "explain_1008_en.txt": ["explain", "1008"],
+    "explain_4001_en.txt": ["explain", "4001"],
+    "explain_4001_ko.txt": ["explain", "4001", "--lang", "ko"],
+    "compare_1005_1011_en.txt": ["compare", "1005", "1011"],
+    "compare_1005_1011_ko.txt": ["compare", "1005", "1011", "--lang", "ko"],
+    "compare_1012_1013_en.txt": ["compare", "1012", "1013"],
+    "compare_1012_1013_ko.txt": ["compare", "1012", "1013", "--lang", "ko"],
+    "list_en.txt": ["list"],
+    "list_ko.txt": ["list", "--lang", "ko"],
+    "explain_1011_ko.json": ["explain", "1011", "--lang", "ko", "--json"],
+}
+
+
+@pytest.mark.parametrize(("name", "argv"), GOLDEN_CASES.items(), ids=list(GOLDEN_CASES))
+def test_golden_output(name: str, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(argv, capsys)
+    assert (status, err) == (0, "")
+    golden = GOLDEN / name
+    if UPDATE_GOLDEN:
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(out, encoding="utf-8")
+    assert out == golden.read_text(encoding="utf-8"), (
+        f"{name} changed; if on purpose, rerun with UPDATE_GOLDEN=1 and review the diff"
+    )
+
+
+def test_every_golden_file_is_checked() -> None:
+    assert {path.name for path in GOLDEN.iterdir() if path.suffix != ".md"} == set(GOLDEN_CASES)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("code", [*CloseCode, 0, 1016, 3001, 4999, 65535], ids=str)
+def test_explain_has_the_four_parts_in_every_language(
+    code: int, lang: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run(["explain", str(int(code)), "--lang", lang], capsys)
+    assert status == 0
+    description = describe(code, lang)
+    assert out.startswith(f"{int(code)} {description.name}")
+    words = json.loads(
+        (Path(__file__).parents[1] / "asgi_closeguard" / "texts" / f"{lang}.json").read_text(
+            encoding="utf-8"
+        )
+    )["interface"]
+    headings = [line for line in out.splitlines() if line and not line.startswith(" ")]
+    for key in ("what_it_is", "when_seen", "how_to_fix", "when_to_send"):
+        assert words[key] in headings
+    assert description.reference_url in out
+
+
+@pytest.mark.parametrize(("columns", "limit"), [("20", 40), ("60", 60), ("300", 100)])
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_prose_is_wrapped_to_the_terminal(
+    columns: str,
+    limit: int,
+    lang: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    _, out, _ = run(["compare", "1006", "1011", "--lang", lang], capsys)
+    # Headings stay on one line; everything under them is wrapped, except web addresses.
+    prose = [line for line in out.splitlines() if line.startswith(" ") and "https://" not in line]
+    assert max(display_width(line) for line in prose) <= limit
+    # Wide enough to matter: lines are filled, not cut short.
+    assert max(display_width(line) for line in prose) > limit - 12
+
+
+def test_list_uses_the_whole_width_of_a_wide_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "400")
+    _, out, _ = run(["list"], capsys)
+    assert "…" not in out
+    assert describe(1006).summary in out
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_list_has_one_line_per_code_and_range(
+    lang: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run(["list", "--lang", lang], capsys)
+    lines = out.splitlines()
+    assert status == 0
+    assert len(lines) == 1 + len(CloseCode) + len(CODE_RANGES)
+    assert all(display_width(line) <= 80 for line in lines)
+    for line, code in zip(lines[1:], CloseCode, strict=False):
+        assert line.startswith(f"{int(code)} ")
+        assert describe(code, lang).name in line
+
+
+# --- JSON ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_explain_json_carries_the_record(lang: str, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(["explain", "1006", "--json", "--lang", lang], capsys)
+    assert status == 0
+    data = json.loads(out)
+    assert data == dataclasses.asdict(describe(1006, lang))
+    assert {"code", "name", "sendable", "sent_by", "range", "reference", "summary"} <= set(data)
+    assert (data["code"], data["sendable"], data["constant"]) == (1006, False, "ABNORMAL_CLOSURE")
+
+
+def test_json_keeps_korean_readable(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(["explain", "1006", "--json", "--lang", "ko"], capsys)
+    assert "비정상 종료" in out
+    assert "\\u" not in out
+
+
+def test_compare_json(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(["compare", "1005", "1011", "--json"], capsys)
+    data = json.loads(out)
+    assert status == 0
+    assert set(data) == {"first", "second", "differences", "when_to_use"}
+    assert data["first"]["code"] == 1005
+    assert data["second"]["sendable"] is True
+    assert data["differences"] == list(compare(1005, 1011).differences)
+    assert data["when_to_use"] == list(compare(1005, 1011).when_to_use)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_list_json(lang: str, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(["list", "--json", "--lang", lang], capsys)
+    data = json.loads(out)
+    assert status == 0
+    assert [entry["code"] for entry in data["codes"]] == [int(code) for code in CloseCode]
+    assert data["codes"][0] == dataclasses.asdict(describe(1000, lang))
+    assert [entry["range"] for entry in data["ranges"]] == [band.key for band in CODE_RANGES]
+    assert data["ranges"][-1] == dataclasses.asdict(describe_range("out_of_range", lang))
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["explain", "abc"], "'abc' is not a close code: give a whole number from 0 to 65535"),
+        (["explain", "10.5"], "'10.5' is not a close code"),
+        (["explain", ""], "'' is not a close code"),
+        (["explain", "1_000"], "'1_000' is not a close code"),
+        (["explain", "0x3e8"], "'0x3e8' is not a close code"),
+        (["explain", "١٠٠٦"], "'١٠٠٦' is not a close code"),
+        (["explain", "-1"], "-1 is outside 0-65535, the numbers a close frame can carry"),
+        (["explain", "65536"], "65536 is outside 0-65535"),
+        (["explain", "99999999999999999999"], "99999999999999999999 is outside 0-65535"),
+        (["compare", "1000", "x"], "'x' is not a close code"),
+        (["compare", "70000", "1000"], "70000 is outside 0-65535"),
+        (
+            ["explain", "1006", "--lang", "fr"],
+            "unknown language 'fr': available languages are en, ko",
+        ),
+        (["compare", "1005", "1011", "--lang", "KO"], "unknown language 'KO'"),
+        (["list", "--lang", "jp"], "unknown language 'jp'"),
+        (["list", "--lang", "jp", "--json"], "unknown language 'jp'"),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr_and_status_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(argv, capsys)
+    assert status == 2
+    assert out == ""
+    assert err.startswith(ERROR_PREFIX + message)
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["explain"], ["compare", "1000"], ["frobnicate"], ["explain", "1000", "--color"]],
+)
+def test_argparse_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: asgi-closeguard")
+    assert "error:" in err
+
+
+@pytest.mark.parametrize("argv", [["explain", "0"], ["explain", "65535"], ["explain", "+1000"]])
+def test_the_ends_of_the_wire_range_are_accepted(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(argv, capsys)[0] == 0
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"asgi-closeguard {__version__}\n"
+
+
+def test_main_reads_sys_argv(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["asgi-closeguard", "explain", "1000"])
+    assert main() == 0
+    assert capsys.readouterr().out.startswith("1000 Normal Closure")
+
+
+# --- the real entry point ------------------------------------------------------------------
+
+
+def test_python_dash_m_runs_main(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["asgi_closeguard", "explain", "nope"])
+    with pytest.raises(SystemExit) as info:
+        runpy.run_module("asgi_closeguard", run_name="__main__")
+    assert info.value.code == 2
+    assert capsys.readouterr().err.startswith(ERROR_PREFIX)
+
+
+def python_dash_m(*argv: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PYTHONIOENCODING": "utf-8", "COLUMNS": "80"}
+    return subprocess.run(
+        [sys.executable, "-m", "asgi_closeguard", *argv],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=environment,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_subprocess_explain_in_korean() -> None:
+    result = python_dash_m("explain", "1006", "--lang", "ko")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == (GOLDEN / "explain_1006_ko.txt").read_text(encoding="utf-8")
+
+
+def test_subprocess_bad_code_gives_one_line_and_no_traceback() -> None:
+    result = python_dash_m("explain", "banana")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(ERROR_PREFIX)
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
