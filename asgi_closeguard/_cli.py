@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import re
 import shutil
@@ -197,12 +198,14 @@ def _display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
 
 
-def _wrap(text: str, width: int, first_prefix: str = _INDENT, prefix: str | None = None) -> str:
+def _wrap(text: str, width: int, first_prefix: str = _INDENT) -> str:
     """Fill ``text`` to ``width`` terminal columns, counting wide characters as two.
 
-    textwrap counts characters, which makes Korean lines twice as wide as they should be.
+    Lines after the first are indented to where the text of the first starts, so that a
+    numbered item reads as one block. (textwrap counts characters, which would make Korean
+    lines twice as wide as they should be.)
     """
-    later_prefix = " " * _display_width(first_prefix) if prefix is None else prefix
+    later_prefix = " " * _display_width(first_prefix)
     lines: list[str] = []
     line = first_prefix
     line_has_words = False
@@ -303,9 +306,7 @@ def _pad(text: str, width: int) -> str:
 def _truncate(text: str, width: int) -> str:
     if _display_width(text) <= width:
         return text
-    kept = ""
-    for char in text:
-        if _display_width(kept + char + _ELLIPSIS) > width:
-            break
-        kept += char
-    return kept.rstrip() + _ELLIPSIS
+    # Running widths only grow, so the characters that fit are those whose total fits.
+    budget = width - _display_width(_ELLIPSIS)
+    fitting = sum(1 for total in itertools.accumulate(map(_display_width, text)) if total <= budget)
+    return text[:fitting].rstrip() + _ELLIPSIS
