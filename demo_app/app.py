@@ -1,0 +1,357 @@
+"""The demo app: scenarios raw and guarded, the close-code pages, the JSON API, live closes.
+
+``demo_app.app:app`` is a ready-made instance; :func:`create_app` builds a fresh one (with its
+own close log and Prometheus registry), which is what the tests use.
+
+Routes:
+
+- ``/raw/ws/<scenario>`` and ``/guarded/ws/<scenario>``: the same WebSocket handlers, without
+  and with ``CloseGuardMiddleware`` (a plain ASGI wrapper around the guarded sub-app);
+- ``/``: the playground, the live-close panel and the reference table of every code;
+- ``/codes/{code}``, ``/compare/{a}/{b}``: one code, or two side by side, as HTML;
+- ``/api/codes``, ``/api/codes/{code}``, ``/api/compare/{a}/{b}``: the same as JSON;
+- ``/api/closes``: the guard's last 100 close records and counts by code; ``/metrics``: the
+  same counts for Prometheus.
+
+Every page and API route takes ``?lang=`` (one of the knowledge texts' languages, ``en`` by
+default). An unknown language is an error (422), not a silent fallback, so a typo in a link
+shows up. A code that is not an integer is a 422; an integer outside 0-65535, the numbers a close
+frame can carry, is a 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Final
+from urllib.parse import quote, urlencode
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from asgi_closeguard import CloseCode, CloseGuardMiddleware, __version__
+from asgi_closeguard._codes import CODE_RANGES
+from asgi_closeguard._knowledge import (
+    LANGUAGES,
+    CodeComparison,
+    CodeDescription,
+    RangeDescription,
+    compare,
+    describe,
+    describe_range,
+    interface_texts,
+    validate_language,
+)
+
+from .chrome import LANGUAGE_NAMES, chrome
+from .closes import CloseLog
+from .scenarios import EXCEPTION_CODES, SCENARIOS, scenario_router
+
+__all__ = ["FIRST_CODE", "LAST_CODE", "app", "create_app"]
+
+_HERE: Final = Path(__file__).resolve().parent
+TEMPLATES_DIRECTORY: Final = _HERE / "templates"
+STATIC_DIRECTORY: Final = _HERE / "static"
+
+#: A close frame carries its code in two bytes: these are the only numbers a page exists for.
+FIRST_CODE: Final = 0
+LAST_CODE: Final = 65535
+
+#: Pairs the home page offers to compare: the ones people mix up most.
+CONFUSED_PAIRS: Final[tuple[tuple[int, int], ...]] = (
+    (1006, 1011),
+    (1005, 1006),
+    (1000, 1001),
+    (1011, 1013),
+)
+
+#: The scenario the playground marks "start here".
+FIRST_SCENARIO: Final = "crash"
+
+
+class CodeList(BaseModel):
+    """Every registered close code and every band of numbers, in one language."""
+
+    lang: str
+    codes: list[CodeDescription]
+    ranges: list[RangeDescription]
+
+
+class CloseRecordJSON(BaseModel):
+    """One close record of the guarded mount (see ``asgi_closeguard.CloseRecord``)."""
+
+    time: str
+    path: str
+    label: str
+    code: int | None
+    reason: str
+    closed_by: str
+    requested_code: int | str | None
+    exception: str | None
+    accepted: bool
+    http_status: int | None
+    duration_ms: float
+    messages_sent: int
+    messages_received: int
+
+
+class CloseLogJSON(BaseModel):
+    """What the guard recorded: the total, counts by code, the last 100 records newest first."""
+
+    total: int
+    counts: dict[str, int]
+    records: list[CloseRecordJSON]
+
+
+class PageError(Exception):
+    """An HTML page that cannot be shown: rendered as the error page, in the page's language."""
+
+    def __init__(self, status_code: int, message: str, lang: str = "en") -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+        self.lang = lang
+
+
+LangQuery = Annotated[
+    str,
+    Query(
+        description="The language of the texts: " + ", ".join(LANGUAGES),
+        json_schema_extra={"enum": list(LANGUAGES)},
+    ),
+]
+
+
+def _api_language(lang: str) -> str:
+    try:
+        return validate_language(lang)
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+
+
+def _api_code(code: int) -> int:
+    if not FIRST_CODE <= code <= LAST_CODE:
+        raise HTTPException(
+            status_code=404,
+            detail=(
+                f"there is no close code {code}: a close frame carries a number from "
+                f"{FIRST_CODE} to {LAST_CODE}"
+            ),
+        )
+    return code
+
+
+def _page_language(lang: str) -> str:
+    if lang in LANGUAGES:
+        return lang
+    text = chrome("en")["error_language"].format(value=lang, available=", ".join(LANGUAGES))
+    raise PageError(422, text)
+
+
+def _page_code(text: str, lang: str) -> int:
+    words = chrome(lang)
+    try:
+        code = int(text)
+    except ValueError:
+        raise PageError(422, words["error_not_a_code"].format(value=text), lang) from None
+    if not FIRST_CODE <= code <= LAST_CODE:
+        raise PageError(404, words["error_out_of_range"].format(value=code), lang)
+    return code
+
+
+def create_app() -> FastAPI:
+    """Build the demo app with a fresh close log and Prometheus registry."""
+    closes = CloseLog()
+    templates = Jinja2Templates(directory=TEMPLATES_DIRECTORY)
+
+    raw = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    raw.include_router(scenario_router())
+    guarded_inner = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    guarded_inner.include_router(scenario_router())
+    # A plain ASGI wrapper around the whole sub-app: what `app.add_middleware` does, made
+    # explicit so that only the /guarded mount is guarded.
+    guarded = CloseGuardMiddleware(
+        guarded_inner, exception_codes=EXCEPTION_CODES, on_close=closes.record
+    )
+
+    app = FastAPI(
+        title="asgi-closeguard demo",
+        version=__version__,
+        description=(
+            "WebSocket scenarios served raw (`/raw/ws/...`) and behind CloseGuardMiddleware "
+            "(`/guarded/ws/...`), and every close code explained. The HTML pages are at `/`."
+        ),
+    )
+    app.state.closes = closes
+    app.mount("/raw", raw, name="raw")
+    app.mount("/guarded", guarded, name="guarded")
+    app.mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")
+
+    def render(
+        request: Request,
+        template: str,
+        lang: str,
+        context: Mapping[str, Any],
+        status_code: int = 200,
+    ) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        page = {
+            "request": request,
+            "lang": lang,
+            "t": chrome(lang),
+            "ui": interface_texts(lang),
+            "root": root,
+            "languages": [
+                (code, LANGUAGE_NAMES.get(code, code), _with_lang(request, code))
+                for code in LANGUAGES
+            ],
+            "version": __version__,
+            **context,
+        }
+        return templates.TemplateResponse(request, template, page, status_code=status_code)
+
+    @app.exception_handler(PageError)
+    async def page_error(request: Request, exc: PageError) -> HTMLResponse:
+        return render(request, "error.html", exc.lang, {"message": exc.message}, exc.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def not_found(request: Request, exc: StarletteHTTPException) -> Response:
+        # An unknown page gets the HTML error page; the API keeps FastAPI's JSON errors.
+        if exc.status_code == 404 and not request.url.path.startswith("/api/"):
+            lang = request.query_params.get("lang", "en")
+            lang = lang if lang in LANGUAGES else "en"
+            message = chrome(lang)["error_not_found"]
+            return render(request, "error.html", lang, {"message": message}, 404)
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def home(request: Request, lang: str = "en") -> HTMLResponse:
+        lang = _page_language(lang)
+        words = chrome(lang)
+        codes = [describe(code, lang) for code in CloseCode]
+        page_data = {
+            "lang": lang,
+            "root": request.scope.get("root_path", ""),
+            "words": {
+                key: words[key]
+                for key in (
+                    "running",
+                    "clean",
+                    "not_clean",
+                    "reason",
+                    "empty_reason",
+                    "echoed",
+                    "timeout",
+                    "not_opened",
+                    "more_about",
+                    "closes_empty",
+                    "chart_label",
+                )
+            },
+            "names": {str(d.code): d.name for d in codes},
+        }
+        return render(
+            request,
+            "index.html",
+            lang,
+            {
+                "scenarios": [
+                    {"key": s.key, "takes_close": s.takes_close, "text": words[f"scenario_{s.key}"]}
+                    for s in SCENARIOS
+                ],
+                "first_scenario": FIRST_SCENARIO,
+                "codes": codes,
+                "ranges": [describe_range(band, lang) for band in CODE_RANGES],
+                "pairs": [(describe(a, lang), describe(b, lang)) for a, b in CONFUSED_PAIRS],
+                "page_data": page_data,
+            },
+        )
+
+    @app.get("/codes/{code}", response_class=HTMLResponse, include_in_schema=False)
+    async def code_page(request: Request, code: str, lang: str = "en") -> HTMLResponse:
+        lang = _page_language(lang)
+        number = _page_code(code, lang)
+        return render(request, "code.html", lang, {"d": describe(number, lang)})
+
+    @app.get("/compare", include_in_schema=False)
+    async def compare_form(
+        request: Request, a: str = "", b: str = "", lang: str = "en"
+    ) -> RedirectResponse:
+        # The home page's compare form submits here (no JavaScript needed): on to the page.
+        lang = _page_language(lang)
+        first, second = _page_code(a.strip(), lang), _page_code(b.strip(), lang)
+        root = request.scope.get("root_path", "")
+        return RedirectResponse(
+            f"{root}/compare/{first}/{second}?{urlencode({'lang': lang})}", status_code=303
+        )
+
+    @app.get("/compare/{a}/{b}", response_class=HTMLResponse, include_in_schema=False)
+    async def compare_page(request: Request, a: str, b: str, lang: str = "en") -> HTMLResponse:
+        lang = _page_language(lang)
+        first, second = _page_code(a, lang), _page_code(b, lang)
+        return render(request, "compare.html", lang, {"c": compare(first, second, lang)})
+
+    @app.get("/api/codes", response_model=CodeList, tags=["close codes"])
+    async def api_codes(lang: LangQuery = "en") -> CodeList:
+        """Every registered close code, then every band of numbers (RFC 6455 §7.4.2)."""
+        lang = _api_language(lang)
+        return CodeList(
+            lang=lang,
+            codes=[describe(code, lang) for code in CloseCode],
+            ranges=[describe_range(band, lang) for band in CODE_RANGES],
+        )
+
+    @app.get(
+        "/api/codes/{code}",
+        response_model=CodeDescription,
+        tags=["close codes"],
+        responses={404: {"description": "Not a number a close frame can carry (0-65535)"}},
+    )
+    async def api_code(code: int, lang: LangQuery = "en") -> CodeDescription:
+        """One close code: what it is, when you see it, what to do, whether to send it."""
+        return describe(_api_code(code), _api_language(lang))
+
+    @app.get(
+        "/api/compare/{a}/{b}",
+        response_model=CodeComparison,
+        tags=["close codes"],
+        responses={404: {"description": "Not a number a close frame can carry (0-65535)"}},
+    )
+    async def api_compare(a: int, b: int, lang: LangQuery = "en") -> CodeComparison:
+        """Two close codes side by side: what sets them apart and when to use which."""
+        return compare(_api_code(a), _api_code(b), _api_language(lang))
+
+    @app.get("/api/closes", response_model=CloseLogJSON, tags=["live closes"])
+    async def api_closes() -> dict[str, Any]:
+        """The guarded mount's close records: the last 100, newest first, and counts by code
+        since the app started (``http-500`` when the handshake was answered with HTTP)."""
+        return closes.snapshot()
+
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        tags=["live closes"],
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    )
+    async def metrics() -> Response:
+        """Prometheus text format: ``closeguard_websocket_closes_total{code, closed_by}``."""
+        return Response(closes.metrics(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _with_lang(request: Request, lang: str) -> str:
+    """The current page's path and query with ``lang`` set: the language switch's links."""
+    query = {**request.query_params, "lang": lang}
+    return quote(request.url.path) + "?" + urlencode(query)
+
+
+#: The app ``python -m demo_app`` serves (``uvicorn demo_app.app:app`` works too).
+app = create_app()

@@ -1,0 +1,116 @@
+"""The WebSocket scenarios: one set of handlers, served raw and behind the guard.
+
+:func:`scenario_router` returns the same handler functions each time it is called; the app
+mounts them twice, at ``/raw`` (no guard) and at ``/guarded`` (behind ``CloseGuardMiddleware``),
+so any difference a client sees between the two comes from the guard alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+__all__ = [
+    "ECHO_LIMIT",
+    "EXCEPTION_CODES",
+    "SCENARIOS",
+    "Scenario",
+    "UpstreamTimeoutError",
+    "scenario_router",
+]
+
+#: Messages the echo handler answers before it closes by itself: a bound on a demo socket.
+ECHO_LIMIT: Final = 100
+
+
+class UpstreamTimeoutError(TimeoutError):
+    """What the ``mapped`` scenario raises: a timeout, which the guard maps to 1013."""
+
+
+#: The guarded mount's mapping: a timeout tells the client to try again later.
+EXCEPTION_CODES: Final = {TimeoutError: 1013}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One WebSocket scenario: its URL segment and whether it takes a close code and reason."""
+
+    key: str
+    takes_close: bool = False
+
+    @property
+    def path(self) -> str:
+        """The scenario's path under a mount: ``/ws/<key>``."""
+        return f"/ws/{self.key}"
+
+
+#: Every scenario, in the order the playground shows them: the crash first, since it is the
+#: one the demo exists for.
+SCENARIOS: Final[tuple[Scenario, ...]] = (
+    Scenario("crash"),
+    Scenario("return"),
+    Scenario("mapped"),
+    Scenario("close", takes_close=True),
+    Scenario("crash-before-accept"),
+    Scenario("echo"),
+)
+
+
+async def echo(websocket: WebSocket) -> None:
+    """Accept, send every text message back, and close with 1000 after :data:`ECHO_LIMIT`."""
+    await websocket.accept()
+    try:
+        for _ in range(ECHO_LIMIT):
+            await websocket.send_text(await websocket.receive_text())
+    except WebSocketDisconnect:
+        return  # the client closed: the usual end of an echo session
+    await websocket.close(code=1000, reason="echo limit reached")
+
+
+async def crash(websocket: WebSocket) -> None:
+    """Accept, then raise: a handler with a bug."""
+    await websocket.accept()
+    raise RuntimeError("the crash scenario raised after accept")
+
+
+async def crash_before_accept(websocket: WebSocket) -> None:
+    """Raise before accepting: the handshake is answered with HTTP 500 either way."""
+    raise RuntimeError("the crash-before-accept scenario raised before accept")
+
+
+async def return_without_close(websocket: WebSocket) -> None:
+    """Accept, then return without closing."""
+    await websocket.accept()
+
+
+async def close_with(websocket: WebSocket, code: int = 1000, reason: str = "") -> None:
+    """Accept, then close with whatever code and reason the query string gives, forbidden
+    codes (1005, 1006, 1015, 999, 70000...) included."""
+    await websocket.accept()
+    await websocket.close(code=code, reason=reason)
+
+
+async def mapped(websocket: WebSocket) -> None:
+    """Accept, then raise a :class:`TimeoutError`, which the guarded mount maps to 1013."""
+    await websocket.accept()
+    raise UpstreamTimeoutError("the upstream service did not answer in time")
+
+
+_HANDLERS = {
+    "echo": echo,
+    "crash": crash,
+    "crash-before-accept": crash_before_accept,
+    "return": return_without_close,
+    "close": close_with,
+    "mapped": mapped,
+}
+
+
+def scenario_router() -> APIRouter:
+    """A router with every scenario at ``/ws/<key>``, routed to the shared handlers."""
+    router = APIRouter()
+    for scenario in SCENARIOS:
+        router.add_api_websocket_route(scenario.path, _HANDLERS[scenario.key])
+    return router
