@@ -7,6 +7,7 @@ regenerate them with ``UPDATE_GOLDEN=1 python -m pytest tests/test_cli.py`` and 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import os
 import runpy
@@ -268,6 +269,14 @@ def test_python_dash_m_runs_main(
         runpy.run_module("asgi_closeguard", run_name="__main__")
     assert info.value.code == 2
     assert capsys.readouterr().err.startswith(ERROR_PREFIX)
+
+
+def test_importing_the_main_module_runs_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delitem(sys.modules, "asgi_closeguard.__main__", raising=False)
+    importlib.import_module("asgi_closeguard.__main__")
+    assert capsys.readouterr() == ("", "")
 
 
 def python_dash_m(*argv: str) -> subprocess.CompletedProcess[str]:
