@@ -1,0 +1,566 @@
+"""Generated app scripts and peers, a model of the close contract, and the guard's invariants.
+
+A *script* is what an app does, step by step: accept, send, close with any code and reason,
+receive, or raise. A *peer* is what the client and the server do: the messages the client sends,
+whether it disconnects (and where, relative to the app's receives), whether the server's send
+starts failing with an ``OSError`` after some messages, what ``receive()`` raises once the client
+has nothing more to say. :func:`play` runs one script behind ``CloseGuardMiddleware`` on the
+in-memory server while a small model of the contract predicts, step by step, what each call must
+return or raise and what must reach the server; :func:`check_invariants` then checks the promises
+of the issue on what actually reached the server, independently of the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import anyio
+from hypothesis import settings
+from hypothesis import strategies as st
+from starlette.exceptions import WebSocketException
+from starlette.websockets import WebSocketDisconnect
+
+from asgi_closeguard import (
+    CloseCode,
+    CloseGuardMiddleware,
+    CloseRecord,
+    ForbiddenCloseCodeError,
+    WebSocketClosedError,
+)
+from asgi_closeguard._frame import normalise_reason
+from asgi_closeguard._types import Message, Receive, Scope, Send
+from tests.harness import CONNECT, DENIAL_EXTENSION, InMemoryServer
+
+__all__ = [
+    "SECRET",
+    "Peer",
+    "Played",
+    "Script",
+    "allowed_on_wire",
+    "check_invariants",
+    "peers",
+    "play",
+    "profile",
+    "scripts",
+]
+
+#: Carried by every exception a script raises: it must never reach the client unless the
+#: guard is configured with ``expose_exception_text=True``.
+SECRET: Final = "s3cr3t-token-hunter2"
+#: Stands for "the key is left out of the message".
+MISSING: Final = "<missing>"
+
+
+def profile() -> settings:
+    """The Hypothesis settings the properties run with: ``HYPOTHESIS_PROFILE``, else ``ci``."""
+    return settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def allowed_on_wire(code: object) -> bool:
+    """RFC 6455 §7.4, written out again here so the check does not trust the package's table."""
+    return type(code) is int and (
+        1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+    )
+
+
+# --- What can go wrong ---------------------------------------------------------------------
+
+
+class Boom(Exception):
+    """A plain application error."""
+
+
+class SlowUpstream(TimeoutError):
+    """A subclass, so the MRO lookup of ``exception_codes`` has something to walk."""
+
+
+class UnprintableError(Exception):
+    """An exception whose ``str()`` raises."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ failed")
+
+
+class ModelMismatch(BaseException):
+    """Stops a script whose call did not do what the model predicted (a test failure)."""
+
+
+EXCEPTION_CODES: Final[list[Mapping[type[BaseException], Any] | None]] = [
+    None,
+    {TimeoutError: 1013},
+    {TimeoutError: 1013, SlowUpstream: (4008, "slow upstream")},
+    {OSError: (1014, "é" * 100), PermissionError: (1008, "Forbidden \ud800")},
+    {Exception: 4000},
+]
+
+_BOUNDARY_CODES: Final = [
+    -1, 0, 999, 1000, 1003, 1004, 1005, 1006, 1007, 1014, 1015, 1016, 2999, 3000, 3999,
+    4000, 4999, 5000, 65535, 65536, 2**63,
+]  # fmt: skip
+
+present_codes = st.one_of(
+    st.sampled_from(_BOUNDARY_CODES),
+    st.integers(min_value=-70_000, max_value=70_000),
+    st.integers(),
+    st.sampled_from(list(CloseCode)),
+    st.none(),
+    st.booleans(),
+    st.text(max_size=6),
+    st.floats(),
+)
+codes = st.one_of(present_codes, st.just(MISSING))
+
+_any_character = st.one_of(
+    st.characters(),
+    st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF),  # lone surrogates
+    st.sampled_from("é€😀\u0000\u200b"),
+)
+_json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.text(_any_character, max_size=8))
+
+reasons = st.one_of(
+    st.just(MISSING),
+    st.none(),
+    st.text(_any_character, max_size=200),
+    st.text(st.sampled_from("aé😀"), min_size=30, max_size=200),  # long, multi-byte
+    st.binary(max_size=200),
+    st.lists(_json_leaf, max_size=6),
+    st.dictionaries(st.text(max_size=6), _json_leaf, max_size=6),
+    st.recursive(_json_leaf, lambda inner: st.lists(inner, max_size=3), max_leaves=8),
+)
+
+
+def _exception_builders() -> st.SearchStrategy[BaseException]:
+    plain: list[st.SearchStrategy[BaseException]] = [
+        st.builds(Boom, st.just(SECRET)),
+        st.builds(ValueError, st.just(SECRET)),
+        st.builds(TimeoutError, st.just(SECRET)),
+        st.builds(SlowUpstream, st.just(SECRET)),
+        st.builds(PermissionError, st.just(SECRET)),
+        st.builds(ConnectionResetError, st.just(SECRET)),
+        st.builds(RuntimeError, st.text(max_size=300).map(lambda t: t + SECRET)),
+        st.builds(UnprintableError),
+        st.builds(WebSocketDisconnect, st.sampled_from([1000, 1001, 1006]), st.just(SECRET)),
+        st.builds(
+            WebSocketException,
+            present_codes,
+            st.one_of(st.none(), st.text(_any_character, max_size=200)),
+        ),
+    ]
+    base: list[st.SearchStrategy[BaseException]] = [
+        st.builds(asyncio.CancelledError),
+        st.builds(KeyboardInterrupt),
+        st.builds(SystemExit),
+        st.builds(GeneratorExit),
+    ]
+    return st.one_of(*plain, *base)
+
+
+exceptions = _exception_builders()
+
+steps = st.one_of(
+    st.just(("accept",)),
+    st.tuples(st.just("send"), st.text(max_size=20)),
+    st.tuples(st.just("close"), codes, reasons),
+    st.just(("receive",)),
+    st.tuples(st.just("raise"), exceptions),
+)
+
+
+@dataclass
+class Script:
+    """What the app does, and how the guard is configured."""
+
+    steps: list[tuple[Any, ...]]
+    #: Whether the app catches the errors its own send() and receive() raise and goes on.
+    catches: bool
+    options: dict[str, Any]
+
+
+@st.composite
+def scripts(draw: st.DrawFn) -> Script:
+    """An app script: up to a dozen steps, usually starting with receive and accept."""
+    prefix: list[tuple[Any, ...]] = draw(
+        st.sampled_from([[("receive",), ("accept",)], [("receive",)], []])
+    )
+    return Script(
+        steps=prefix + draw(st.lists(steps, max_size=12)),
+        catches=draw(st.booleans()),
+        options={
+            "strict": draw(st.booleans()),
+            "reraise": draw(st.booleans()),
+            "expose_exception_text": draw(st.booleans()),
+            "exception_codes": draw(st.sampled_from(EXCEPTION_CODES)),
+        },
+    )
+
+
+@dataclass
+class Peer:
+    """What the client and the server do."""
+
+    client: list[Message]
+    send_error: OSError | None
+    fail_sends_after: int
+    receive_error: Exception
+    extensions: Mapping[str, Any] | None
+
+
+@st.composite
+def peers(draw: st.DrawFn) -> Peer:
+    """A client that says a few things and may disconnect; a server whose send may fail."""
+    messages: list[Message] = [
+        {"type": "websocket.receive", "text": text}
+        for text in draw(st.lists(st.text(max_size=10), max_size=4))
+    ]
+    if draw(st.booleans()):
+        disconnect: Message = {"type": "websocket.disconnect"}
+        code = draw(st.sampled_from([1000, 1001, 1005, 1006, 4001, None, MISSING]))
+        reason = draw(st.sampled_from(["", "bye", None, MISSING]))
+        if code != MISSING:
+            disconnect["code"] = code
+        if reason != MISSING:
+            disconnect["reason"] = reason
+        messages.append(disconnect)
+    send_error = draw(
+        st.one_of(
+            st.none(),
+            st.sampled_from([ConnectionResetError, BrokenPipeError, OSError]).map(
+                lambda cls: cls("peer gone")
+            ),
+        )
+    )
+    return Peer(
+        client=[CONNECT, *messages],
+        send_error=send_error,
+        fail_sends_after=draw(st.integers(min_value=0, max_value=8)),
+        receive_error=draw(
+            st.sampled_from([OSError("receive failed"), RuntimeError("receive failed")])
+        ),
+        extensions=draw(st.sampled_from([DENIAL_EXTENSION, None])),
+    )
+
+
+# --- The model -----------------------------------------------------------------------------
+
+
+@dataclass
+class Played:
+    """One connection: what reached the server, what escaped, what the model expected."""
+
+    server: InMemoryServer
+    escaped: BaseException | None
+    records: list[CloseRecord]
+    #: ("same", message): that very object; ("equal", message): an equal dict;
+    #: ("denial-start", status) / ("denial-body", body): the guard's HTTP answer.
+    expected: list[tuple[str, Any]]
+    expected_escape: BaseException | None
+    mismatches: list[str]
+    #: The close the model says must follow an unhandled exception with the client still there.
+    crash_close: int | None = None
+    #: Labels for ``hypothesis.event``, to see what the examples covered.
+    events: list[str] = field(default_factory=list)
+
+
+def _plain_name(code: int) -> str:
+    try:
+        return CloseCode(code).name.replace("_", " ").title()
+    except ValueError:
+        return ""
+
+
+def _sendable(asked: object) -> bool:
+    # An IntEnum member is a code; a bool never is, though True == 1.
+    return isinstance(asked, int) and not isinstance(asked, bool) and allowed_on_wire(int(asked))
+
+
+def _wire_code(asked: object) -> int:
+    """The code the guard puts on the wire when the app asks for ``asked`` (and is not refused)."""
+    if asked is None or asked is MISSING:
+        return 1000
+    if _sendable(asked):
+        return int(asked)  # type: ignore[call-overload]
+    if isinstance(asked, int) and not isinstance(asked, bool) and asked == 1005:
+        return 1000
+    return 1011
+
+
+def _exception_text(exc: BaseException) -> str:
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception:
+        return type(exc).__name__
+
+
+class _Model:
+    """The close contract, small enough to read at a glance, run beside the guard."""
+
+    def __init__(self, script: Script, peer: Peer) -> None:
+        self.script = script
+        self.peer = peer
+        self.inbox = list(peer.client)
+        self.accepted = False
+        self.closed = False
+        self.closed_by: str | None = None
+        self.ended: Message | None = None
+        self.expected: list[tuple[str, Any]] = []
+        self.mismatches: list[str] = []
+        self.client_left_or_send_failed = False
+
+    def server_fails(self) -> bool:
+        return self.peer.send_error is not None and len(self.expected) >= self.peer.fail_sends_after
+
+    def deliver(self, kind: str, message: Any) -> bool:
+        if self.server_fails():
+            return False
+        self.expected.append((kind, message))
+        return True
+
+    # Each step returns what the call must raise (None: it must not raise), and records what
+    # must reach the server.
+    def accept(self, message: Message) -> BaseException | type[BaseException] | None:
+        if self.closed:
+            return WebSocketClosedError
+        if self.server_fails():
+            return self.peer.send_error  # the server's own error, unwrapped
+        self.expected.append(("same", message))
+        self.accepted = True
+        return None
+
+    def send(self, message: Message) -> BaseException | type[BaseException] | None:
+        if self.closed:
+            return WebSocketClosedError
+        if self.server_fails():
+            self.closed, self.closed_by = True, "server"
+            self.client_left_or_send_failed = True
+            return WebSocketClosedError
+        self.expected.append(("same", message))
+        return None
+
+    def close(self, code: object, reason: object) -> BaseException | type[BaseException] | None:
+        if self.closed:
+            return None  # a second close is dropped
+        asked = None if code is MISSING else code
+        if asked is not None and not _sendable(asked) and self.script.options["strict"]:
+            return ForbiddenCloseCodeError
+        wire = _wire_code(asked)
+        text = normalise_reason(None if reason is MISSING else reason)
+        self.closed, self.closed_by = True, "app"
+        self.ended = {"type": "websocket.disconnect", "code": wire, "reason": text}
+        self.deliver("equal", {"type": "websocket.close", "code": wire, "reason": text})
+        return None
+
+    def receive(self) -> tuple[str, Any]:
+        """("same", message) / ("equal", message) to return, or ("raise", error)."""
+        if self.ended is not None:
+            return ("equal", self.ended)
+        if not self.inbox:
+            return ("raise", self.peer.receive_error)
+        message = self.inbox.pop(0)
+        if message["type"] != "websocket.disconnect":
+            return ("same", message)
+        normalised = {
+            **message,
+            "code": 1005 if message.get("code") is None else message["code"],
+            "reason": "" if message.get("reason") is None else message["reason"],
+        }
+        if self.closed_by is None:
+            self.closed_by = "client"
+        self.closed = True
+        self.ended = normalised
+        self.client_left_or_send_failed = True
+        return ("equal", normalised)
+
+    def finish(self, escaped: BaseException | None) -> tuple[BaseException | None, int | None]:
+        """What must follow the app's end; returns (what must escape, the crash close code)."""
+        if escaped is None:
+            if not self.closed:
+                self.deliver("equal", {"type": "websocket.close", "code": 1000, "reason": ""})
+            return None, None
+        if not isinstance(escaped, Exception):
+            return escaped, None  # BaseException: nothing more is sent
+        if not self.accepted:
+            answers_500 = not self.closed and self.peer.extensions is not None
+            if answers_500 and self.deliver("denial-start", 500):
+                self.deliver("denial-body", b"Internal Server Error")
+            return escaped, None
+        if self.closed:
+            if self.closed_by in ("client", "server") and isinstance(escaped, WebSocketDisconnect):
+                return None, None
+            return escaped, None
+        code, reason = self.crash_close(escaped)
+        delivered = self.deliver(
+            "equal", {"type": "websocket.close", "code": code, "reason": reason}
+        )
+        reraised = escaped if self.script.options["reraise"] else None
+        return reraised, code if delivered else None
+
+    def crash_close(self, exc: Exception) -> tuple[int, str]:
+        if isinstance(exc, WebSocketException):
+            return _wire_code(exc.code), normalise_reason(exc.reason)
+        code, reason = 1011, _plain_name(1011)
+        for cls in type(exc).__mro__:
+            mapped = (self.script.options["exception_codes"] or {}).get(cls)
+            if mapped is not None:
+                if isinstance(mapped, tuple):
+                    code, reason = int(mapped[0]), normalise_reason(mapped[1])
+                else:
+                    code, reason = int(mapped), _plain_name(int(mapped))
+                break
+        if self.script.options["expose_exception_text"]:
+            reason = normalise_reason(_exception_text(exc))
+        return code, reason
+
+
+def _matches(
+    raised: BaseException | None, expected: BaseException | type[BaseException] | None
+) -> bool:
+    if expected is None:
+        return raised is None
+    if isinstance(expected, type):
+        return type(raised) is expected
+    return raised is expected
+
+
+async def play(script: Script, peer: Peer, *, time_limit: float = 5.0) -> Played:
+    """Run ``script`` behind the guard against ``peer``, with the model checking every call."""
+    model = _Model(script, peer)
+    records: list[CloseRecord] = []
+    server = InMemoryServer(
+        client=peer.client,
+        extensions=peer.extensions,
+        send_error=peer.send_error,
+        fail_sends_after=peer.fail_sends_after,
+        receive_error=peer.receive_error,
+    )
+
+    def check(what: str, raised: BaseException | None, expected: Any) -> None:
+        if not _matches(raised, expected):
+            model.mismatches.append(f"{what}: raised {raised!r}, the model expected {expected!r}")
+            raise ModelMismatch(model.mismatches[-1])
+
+    left_the_app: list[BaseException] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await steps_of(receive, send)
+        except BaseException as exc:
+            left_the_app.append(exc)
+            raise
+
+    async def steps_of(receive: Receive, send: Send) -> None:
+        for step in script.steps:
+            name = step[0]
+            raised: BaseException | None = None
+            if name == "raise":
+                raise step[1]
+            if name == "receive":
+                want = model.receive()
+                try:
+                    got = await receive()
+                except Exception as exc:
+                    raised = exc
+                check("receive", raised, want[1] if want[0] == "raise" else None)
+                if raised is None and not (got is want[1] if want[0] == "same" else got == want[1]):
+                    model.mismatches.append(f"receive returned {got!r}, expected {want[1]!r}")
+                    raise ModelMismatch(model.mismatches[-1])
+            else:
+                if name == "accept":
+                    message: Message = {"type": "websocket.accept"}
+                    expected = model.accept(message)
+                elif name == "send":
+                    message = {"type": "websocket.send", "text": step[1]}
+                    expected = model.send(message)
+                else:
+                    message = {"type": "websocket.close"}
+                    if step[1] is not MISSING:
+                        message["code"] = step[1]
+                    if step[2] is not MISSING:
+                        message["reason"] = step[2]
+                    expected = model.close(step[1], step[2])
+                try:
+                    await send(message)
+                except Exception as exc:
+                    raised = exc
+                check(f"send({message!r})", raised, expected)
+            if raised is not None and not script.catches:
+                raise raised
+
+    guard = CloseGuardMiddleware(app, on_close=records.append, **script.options)
+    escaped: BaseException | None = None
+    with anyio.fail_after(time_limit):
+        try:
+            await guard(server.scope, server.receive, server.send)
+        except BaseException as exc:  # CancelledError too: it is the app's, raised on purpose
+            escaped = exc
+    if isinstance(escaped, ModelMismatch):
+        return Played(server, escaped, records, model.expected, None, model.mismatches)
+    # The end-of-app rules start from what left the app, which the guard may have swallowed.
+    expected_escape, crash_close = model.finish(left_the_app[0] if left_the_app else None)
+    events = [
+        f"app ended: {type(left_the_app[0]).__name__ if left_the_app else 'returned'}",
+        f"accepted: {model.accepted}, closed by: {model.closed_by}",
+        f"crash close: {crash_close}",
+        f"messages on the wire: {min(len(model.expected), 5)}",
+    ]
+    return Played(
+        server=server,
+        escaped=escaped,
+        records=records,
+        expected=model.expected,
+        expected_escape=expected_escape,
+        mismatches=model.mismatches,
+        crash_close=crash_close,
+        events=events,
+    )
+
+
+# --- The promises --------------------------------------------------------------------------
+
+
+def check_invariants(script: Script, peer: Peer, played: Played) -> None:
+    """Assert every promise of the guard on one played connection; fail with a readable story."""
+    story = f"\nscript: {script!r}\npeer: {peer!r}\nsent: {played.server.sent!r}"
+    assert not played.mismatches, played.mismatches[0] + story
+    sent = played.server.sent
+
+    # Only codes allowed on the wire; at most one close; nothing after it.
+    closes = [index for index, message in enumerate(sent) if message["type"] == "websocket.close"]
+    assert len(closes) <= 1, "more than one close" + story
+    if closes:
+        assert closes[0] == len(sent) - 1, "a message went out after the close" + story
+        close = sent[closes[0]]
+        assert allowed_on_wire(close["code"]), "a forbidden code reached the server" + story
+        # Every reason is text that encodes as UTF-8 in at most 123 bytes.
+        assert type(close["reason"]) is str, story
+        assert len(close["reason"].encode("utf-8")) <= 123, story
+        if not script.options["expose_exception_text"]:
+            assert SECRET not in close["reason"], "an exception's text reached the client" + story
+    for message in sent:
+        assert SECRET.encode() not in bytes(message.get("body", b"")), story
+
+    # Every message matches the model, in order: the app's own pass unchanged (the very
+    # objects), the guard's are exactly the ones the contract calls for.
+    assert len(sent) == len(played.expected), "wrong messages reached the server" + story
+    for actual, (kind, expected) in zip(sent, played.expected, strict=True):
+        if kind == "same":
+            assert actual is expected, story
+        elif kind == "equal":
+            assert actual == expected, story
+        elif kind == "denial-start":
+            assert (actual["type"], actual["status"]) == ("websocket.http.response.start", 500)
+        else:
+            assert actual == {"type": "websocket.http.response.body", "body": expected}, story
+
+    # The app's exception escapes as itself (or is swallowed as configured): never the guard's.
+    assert played.escaped is played.expected_escape, (
+        f"escaped {played.escaped!r}, expected {played.expected_escape!r}" + story
+    )
+    # A crash past accept with the client still there: exactly one close, the mapped code.
+    if played.crash_close is not None:
+        assert [sent[i]["code"] for i in closes] == [played.crash_close], story
+    # One record per connection, whatever happened.
+    assert len(played.records) == 1, story
