@@ -12,7 +12,8 @@ not a skip::
         event = websocket_close_event(page, server.ws_url("/guarded/crash"))
         assert event["code"] == 1011
 
-:func:`async_chromium` is the same for Playwright's async API.
+:func:`async_chromium` and :func:`async_websocket_close_event` are the same for Playwright's
+async API.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser as AsyncBrowser
+    from playwright.async_api import Page as AsyncPage
     from playwright.sync_api import Browser, Page
 
 __all__ = [
     "CHROMIUM_ARGS",
     "BrowserMissingError",
     "async_chromium",
+    "async_websocket_close_event",
     "chromium",
     "chromium_path",
     "websocket_close_event",
@@ -136,4 +139,14 @@ def websocket_close_event(
     result is ``{"timeout": True, ...}`` and the page closes the socket itself.
     """
     result: dict[str, Any] = page.evaluate(_CLOSE_EVENT_JS, [url, list(messages), timeout * 1000])
+    return result
+
+
+async def async_websocket_close_event(
+    page: AsyncPage, url: str, *, messages: tuple[str, ...] = (), timeout: float = 5.0
+) -> dict[str, Any]:
+    """:func:`websocket_close_event` for Playwright's async API; several may run at once."""
+    result: dict[str, Any] = await page.evaluate(
+        _CLOSE_EVENT_JS, [url, list(messages), timeout * 1000]
+    )
     return result
