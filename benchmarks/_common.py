@@ -1,0 +1,119 @@
+"""What every benchmark shares: the echo app, the machine description, medians, JSON results."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from asgi_closeguard._types import Message, Receive, Scope, Send
+
+#: Where reports go unless ``--json`` says otherwise (git ignores it).
+RESULTS_DIRECTORY = Path(__file__).resolve().parent / "results"
+
+
+async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """Accept, then send every text or bytes message back until the client leaves.
+
+    The same app runs bare and behind every middleware, in memory and under uvicorn.
+    """
+    if scope["type"] != "websocket":
+        return
+    message = await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            return
+        text = message.get("text")
+        if text is not None:
+            await send({"type": "websocket.send", "text": text})
+        else:
+            await send({"type": "websocket.send", "bytes": message.get("bytes")})
+
+
+def median(values: Sequence[float]) -> float:
+    """The median, as a float (0.0 for no values)."""
+    return float(statistics.median(values)) if values else 0.0
+
+
+def rotated(items: Sequence[str], round_number: int) -> list[str]:
+    """``items`` rotated by ``round_number``: each round starts with another variant, so that
+    no variant always runs first (cold) or last (after the others warmed the caches)."""
+    shift = round_number % len(items)
+    return [*items[shift:], *items[:shift]]
+
+
+def machine() -> dict[str, Any]:
+    """The machine and interpreter the figures were taken on."""
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        output = subprocess.run(
+            ["lscpu"], capture_output=True, text=True, check=False, timeout=10
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        output = ""
+    for line in output.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def write_json(report: dict[str, Any], path: Path | None, default_name: str) -> Path:
+    """Write ``report`` as JSON to ``path`` (default: ``benchmarks/results/<default_name>``)."""
+    target = path if path is not None else RESULTS_DIRECTORY / default_name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return target
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Print a Markdown table (it pastes straight into docs/performance.md)."""
+    cells = [[str(cell) for cell in row] for row in rows]
+    widths = [max(len(headers[i]), *(len(row[i]) for row in cells)) for i in range(len(headers))]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
+    print("| " + " | ".join("-" * w for w in widths) + " |")
+    for row in cells:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+
+
+def describe_machine(info: dict[str, Any]) -> str:
+    """One line: CPU, cores, Python."""
+    return (
+        f"{info['cpu']}, {info['cores']} cores, {info['implementation']} {info['python']} "
+        f"({info['platform']})"
+    )
+
+
+def flush() -> None:
+    """Flush stdout (reports are read by the smoke tests through a pipe)."""
+    sys.stdout.flush()
+
+
+__all__ = [
+    "RESULTS_DIRECTORY",
+    "Message",
+    "describe_machine",
+    "echo_app",
+    "flush",
+    "machine",
+    "median",
+    "print_table",
+    "rotated",
+    "write_json",
+]

@@ -1,0 +1,284 @@
+"""End-to-end cost of the guard: uvicorn serving an echo app, bare and guarded.
+
+Run from the repository root::
+
+    python -m benchmarks.end_to_end            # 50 clients x 2,000 messages, 9 rounds
+    python -m benchmarks.end_to_end --small    # the smoke run: 2 clients x 20 messages
+
+For each uvicorn WebSocket implementation (``websockets-sansio`` and ``wsproto``) two servers
+run on 127.0.0.1, one serving ``benchmarks.apps:bare`` and one ``benchmarks.apps:guarded``.
+In every round the client process (``benchmarks._client``, a process of its own) echoes
+``--messages`` messages on each of ``--clients`` concurrent connections against one server,
+then the other; the order alternates round by round. Reported: messages per second (echoes,
+timed from the moment every connection is open to the last echo) and the median of the
+per-round ratios guarded / bare; and the server process's CPU time (user + system, from
+/proc) per message, whose ratio bare / guarded is the throughput ratio a server that is the
+bottleneck would show.
+
+Client and server compete for the same cores: on a two-core machine the figures move with
+anything else that runs meanwhile, which is why the runs are interleaved and the ratio is taken
+round by round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.support.servers import REPO_ROOT, Server, run_server
+
+from ._common import describe_machine, flush, machine, median, print_table, write_json
+
+#: The target: the guarded server keeps at least 98 % of the bare server's throughput.
+TARGET_GUARDED_OVER_BARE = 0.98
+
+#: uvicorn's WebSocket implementations measured, as ``tests.support.servers`` names them.
+SERVER_KINDS = ("uvicorn-websockets-sansio", "uvicorn-wsproto")
+APPS = {"bare": "benchmarks.apps:bare", "guarded": "benchmarks.apps:guarded"}
+
+
+_CLOCK_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process ``pid`` has used so far (Linux, /proc)."""
+    stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    # Fields after the command name, which is in parentheses and may hold spaces.
+    fields = stat.rsplit(")", 1)[1].split()
+    user_ticks, system_ticks = int(fields[11]), int(fields[12])
+    return (user_ticks + system_ticks) / _CLOCK_TICKS_PER_SECOND
+
+
+def pinned_cores() -> tuple[int, int] | None:
+    """One core for the servers and another for the client, when the machine has two."""
+    cores = sorted(os.sched_getaffinity(0))
+    return (cores[0], cores[1]) if len(cores) >= 2 else None
+
+
+def run_client(
+    server: Server, clients: int, messages: int, timeout: float, client_core: int | None
+) -> dict[str, float]:
+    """One measurement: the client process against ``server``; its JSON result, plus the CPU
+    time the server spent meanwhile (``server_cpu_seconds``)."""
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks._client",
+        server.ws_url("/echo"),
+        "--clients",
+        str(clients),
+        "--messages",
+        str(messages),
+        "--timeout",
+        str(timeout),
+    ]
+    if client_core is not None:
+        command += ["--cpu", str(client_core)]
+    cpu_before = cpu_seconds(server.pid)
+    completed = subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout + 30,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(
+            f"the benchmark client failed against {server.kind} ({server.app}):\n"
+            f"{completed.stderr}\nserver output:\n{server.output()}"
+        )
+    result: dict[str, float] = json.loads(completed.stdout.strip().splitlines()[-1])
+    result["server_cpu_seconds"] = cpu_seconds(server.pid) - cpu_before
+    return result
+
+
+def measure_kind(
+    kind: str, clients: int, messages: int, rounds: int, timeout: float, pin: bool
+) -> dict[str, Any]:
+    """Interleaved rounds, bare and guarded, on uvicorn with WebSocket implementation ``kind``.
+
+    With ``pin``, the servers run on one core and the client on another, so that neither
+    migrates between cores in the middle of a run.
+    """
+    cores = pinned_cores() if pin else None
+    client_core = cores[1] if cores else None
+    per_second: dict[str, list[float]] = {name: [] for name in APPS}
+    cpu_us: dict[str, list[float]] = {name: [] for name in APPS}
+    with (
+        run_server(kind, APPS["bare"]) as bare_server,
+        run_server(kind, APPS["guarded"]) as guarded_server,
+    ):
+        servers = {"bare": bare_server, "guarded": guarded_server}
+        if cores is not None:
+            for server in servers.values():
+                os.sched_setaffinity(server.pid, {cores[0]})
+        # Warm-up, not counted: imports, first connections, the servers' caches.
+        for server in servers.values():
+            run_client(server, clients, max(1, messages // 10), timeout, client_core)
+        for round_number in range(rounds):
+            order = ("bare", "guarded") if round_number % 2 == 0 else ("guarded", "bare")
+            for name in order:
+                result = run_client(servers[name], clients, messages, timeout, client_core)
+                per_second[name].append(result["per_second"])
+                cpu_us[name].append(1e6 * result["server_cpu_seconds"] / result["messages"])
+        for server in servers.values():
+            if "Traceback" in server.output():
+                raise RuntimeError(f"{kind} logged an error:\n{server.output()}")
+    ratios = [
+        guarded / bare
+        for guarded, bare in zip(per_second["guarded"], per_second["bare"], strict=True)
+    ]
+    ratio = median(ratios)
+    # Server CPU per message, bare / guarded: the throughput ratio a server that is the
+    # bottleneck would show. Unlike wall-clock throughput, it does not move with whatever else
+    # shares the machine's cores.
+    # The CPU clock ticks every 10 ms: a tiny run may show none (then there is no ratio).
+    cpu_ratios = [
+        bare / guarded
+        for guarded, bare in zip(cpu_us["guarded"], cpu_us["bare"], strict=True)
+        if guarded > 0 and bare > 0
+    ]
+    return {
+        "server": kind,
+        "bare": {
+            "median_per_second": median(per_second["bare"]),
+            "per_second": per_second["bare"],
+            "median_server_cpu_us_per_message": median(cpu_us["bare"]),
+            "server_cpu_us_per_message": cpu_us["bare"],
+        },
+        "guarded": {
+            "median_per_second": median(per_second["guarded"]),
+            "per_second": per_second["guarded"],
+            "median_server_cpu_us_per_message": median(cpu_us["guarded"]),
+            "server_cpu_us_per_message": cpu_us["guarded"],
+        },
+        "ratios": ratios,
+        "median_ratio": ratio,
+        "cpu_ratios": cpu_ratios,
+        "median_cpu_ratio": median(cpu_ratios),
+        "target_met": ratio >= TARGET_GUARDED_OVER_BARE,
+    }
+
+
+def run(
+    kinds: list[str], clients: int, messages: int, rounds: int, timeout: float, pin: bool = True
+) -> dict[str, Any]:
+    """Measure every server kind; return the report as a dict."""
+    cores = pinned_cores() if pin else None
+    return {
+        "benchmark": "end_to_end",
+        "machine": machine(),
+        "clients": clients,
+        "messages_per_client": messages,
+        "rounds": rounds,
+        "pinned": {"server_core": cores[0], "client_core": cores[1]} if cores else None,
+        "target": {"guarded/bare": TARGET_GUARDED_OVER_BARE},
+        "servers": [measure_kind(kind, clients, messages, rounds, timeout, pin) for kind in kinds],
+    }
+
+
+def print_report(report: dict[str, Any]) -> None:
+    """The report as Markdown: one row per server."""
+    print(
+        f"# End to end: {report['clients']} clients x {report['messages_per_client']:,} messages,"
+        f" {report['rounds']} interleaved rounds"
+    )
+    print(f"machine: {describe_machine(report['machine'])}")
+    pinned = report["pinned"]
+    if pinned:
+        print(f"servers pinned to core {pinned['server_core']}, client to {pinned['client_core']}")
+    print()
+    rows = [
+        (
+            figures["server"],
+            f"{figures['bare']['median_per_second']:,.0f}",
+            f"{figures['guarded']['median_per_second']:,.0f}",
+            f"{figures['median_ratio']:.3f}",
+            f"{min(figures['ratios']):.3f}-{max(figures['ratios']):.3f}",
+            "met" if figures["target_met"] else "NOT met",
+        )
+        for figures in report["servers"]
+    ]
+    target = report["target"]["guarded/bare"]
+    print("Throughput (messages echoed per second, wall clock):")
+    print()
+    print_table(
+        (
+            "server",
+            "bare msgs/s",
+            "guarded msgs/s",
+            "median ratio guarded/bare",
+            "ratio range",
+            f"target >= {target:.2f}",
+        ),
+        rows,
+    )
+    print()
+    print("Server CPU per message (user + system time of the server process):")
+    print()
+    print_table(
+        (
+            "server",
+            "bare us/message",
+            "guarded us/message",
+            "median ratio bare/guarded",
+            "ratio range",
+        ),
+        [
+            (
+                figures["server"],
+                f"{figures['bare']['median_server_cpu_us_per_message']:.1f}",
+                f"{figures['guarded']['median_server_cpu_us_per_message']:.1f}",
+                f"{figures['median_cpu_ratio']:.3f}" if figures["cpu_ratios"] else "n/a",
+                f"{min(figures['cpu_ratios']):.3f}-{max(figures['cpu_ratios']):.3f}"
+                if figures["cpu_ratios"]
+                else "n/a (run too short)",
+            )
+            for figures in report["servers"]
+        ],
+    )
+    flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.end_to_end", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--small", action="store_true", help="tiny numbers: the smoke run")
+    parser.add_argument("--clients", type=int, help="concurrent connections (50)")
+    parser.add_argument("--messages", type=int, help="messages per connection (2,000)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds per server (9)")
+    parser.add_argument(
+        "--servers",
+        default=",".join(SERVER_KINDS),
+        help=f"comma-separated, from {', '.join(SERVER_KINDS)} (default: both)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=300.0, help="bound on one client run, in seconds"
+    )
+    parser.add_argument(
+        "--no-pin", action="store_true", help="let servers and client run on any core"
+    )
+    parser.add_argument("--json", type=Path, help="where to write the JSON report")
+    args = parser.parse_args(argv)
+    kinds = [kind.strip() for kind in args.servers.split(",") if kind.strip()]
+    unknown = sorted(set(kinds) - set(SERVER_KINDS))
+    if unknown or not kinds:
+        parser.error(f"unknown servers {unknown}; choose from {', '.join(SERVER_KINDS)}")
+    clients = args.clients or (2 if args.small else 50)
+    messages = args.messages or (20 if args.small else 2_000)
+    rounds = args.rounds or (1 if args.small else 9)
+    report = run(kinds, clients, messages, rounds, args.timeout, pin=not args.no_pin)
+    print_report(report)
+    path = write_json(report, args.json, "end_to_end.json")
+    print(f"\nJSON report: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,317 @@
+"""In-process cost of the guard per message: an echo app on an in-memory ASGI server.
+
+Run from the repository root::
+
+    python -m benchmarks.inprocess            # 100,000 messages x 15 rounds
+    python -m benchmarks.inprocess --small    # the smoke run: a few messages, 3 rounds
+
+One connection per run: connect, accept, then ``--messages`` text messages echoed back (one
+``receive`` and one ``send`` each), then the client's disconnect. Four variants run in
+interleaved rounds, the order rotated every round:
+
+``bare``       the echo app on its own;
+``floor``      the least a middleware that watches both directions can do: ``receive``
+               forwarded through one coroutine, ``send`` through one plain function that looks at
+               the message type;
+``floor-async`` the floor with ``send`` through a coroutine that awaits the server's ``send``
+               in a ``try``: the least a middleware can do that sees a send fail, as the
+               guard must (not one of the issue's four rows: it shows where the cost is);
+``guard``      ``CloseGuardMiddleware`` with default options;
+``starlette``  Starlette's ``ExceptionMiddleware`` (which wraps ``send`` in one coroutine), for
+               scale: every FastAPI app already pays for it.
+
+The in-memory server never blocks, so the app's coroutine is driven with a single
+``coro.send(None)``: no event loop, no scheduler, nothing in the timing but the app, the
+middleware and two trivial server coroutines. The report gives the median ns per message
+(one echo: a receive and a send), and the median of the per-round ratios guard / floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import itertools
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from asgi_closeguard import CloseGuardMiddleware
+from asgi_closeguard._types import ASGIApp, Message, Receive, Scope, Send
+
+from ._common import (
+    describe_machine,
+    echo_app,
+    flush,
+    machine,
+    median,
+    print_table,
+    rotated,
+    write_json,
+)
+
+#: The target: the guard costs at most 5 % more than the floor.
+TARGET_GUARD_OVER_FLOOR = 1.05
+
+CONNECT: Message = {"type": "websocket.connect"}
+TEXT: Message = {"type": "websocket.receive", "text": "hello"}
+DISCONNECT: Message = {"type": "websocket.disconnect", "code": 1000, "reason": ""}
+
+
+class FloorMiddleware:
+    """The cheapest middleware that watches both directions of a WebSocket.
+
+    ``receive`` goes through one coroutine (a middleware that must see what ``receive`` returns
+    has to await it), ``send`` through one plain function that looks at the message type and
+    hands back the server's own awaitable. It cannot see a server's send fail, nor do anything
+    about it: no middleware that watches both directions can do less.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        async def watched_receive() -> Message:
+            return await receive()
+
+        def watched_send(message: Message) -> Any:
+            if message["type"] != "websocket.send":
+                pass  # where a guard would look at accept and close
+            return send(message)
+
+        await self.app(scope, watched_receive, watched_send)
+
+
+class AsyncSendFloorMiddleware:
+    """The floor, with ``send`` through a coroutine: the least a middleware can do that sees the
+    server's send fail.
+
+    To notice that the server's ``send`` raised, a middleware has to await it inside its own
+    ``try``; that takes a coroutine of its own per message, which :class:`FloorMiddleware` does
+    not pay for. The guard must notice (after a failed send, the next ``websocket.send`` raises
+    its ``WebSocketClosedError`` and nothing reaches the server), so this is its real floor.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        send_failed = False
+
+        async def watched_receive() -> Message:
+            return await receive()
+
+        async def watched_send(message: Message) -> None:
+            nonlocal send_failed
+            if message["type"] != "websocket.send":
+                pass  # where a guard would look at accept and close
+            try:
+                await send(message)
+            except OSError:
+                send_failed = True
+                raise
+
+        await self.app(scope, watched_receive, watched_send)
+
+
+def _starlette_exception_middleware(app: ASGIApp) -> ASGIApp:
+    try:
+        from starlette.middleware.exceptions import ExceptionMiddleware
+    except ImportError as exc:  # pragma: no cover - starlette is a test dependency
+        raise SystemExit(
+            "the 'starlette' variant needs Starlette: pip install 'asgi-closeguard[test]', "
+            "or leave it out with --variants bare,floor,guard"
+        ) from exc
+    middleware: ASGIApp = ExceptionMiddleware(app)
+    return middleware
+
+
+#: Every variant: a name and how to build its app around the echo app.
+VARIANTS: dict[str, Callable[[ASGIApp], ASGIApp]] = {
+    "bare": lambda app: app,
+    "floor": FloorMiddleware,
+    "floor-async": AsyncSendFloorMiddleware,
+    "guard": CloseGuardMiddleware,
+    "starlette": _starlette_exception_middleware,
+}
+
+
+def new_scope() -> Scope:
+    """A fresh WebSocket scope (middlewares may write to it)."""
+    return {
+        "type": "websocket",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "path": "/echo",
+        "raw_path": b"/echo",
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "ws",
+        "headers": [(b"host", b"127.0.0.1")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "subprotocols": [],
+        "state": {},
+        "extensions": {"websocket.http.response": {}},
+    }
+
+
+def in_memory_server(messages: int) -> tuple[Receive, Send]:
+    """``receive`` and ``send`` of a server whose client connects, sends ``messages`` texts
+    and disconnects. Neither ever blocks, and neither allocates per message."""
+    script = itertools.chain((CONNECT,), itertools.repeat(TEXT, messages), (DISCONNECT,))
+    next_message = script.__next__
+
+    async def receive() -> Message:
+        return next_message()
+
+    async def send(message: Message) -> None:
+        return None
+
+    return receive, send
+
+
+def as_coroutine(awaitable: Awaitable[None]) -> Coroutine[Any, Any, None]:
+    """The coroutine an ASGI app call returned (typed as a mere awaitable), to drive by hand."""
+    if not isinstance(awaitable, Coroutine):
+        raise TypeError(f"expected an async def app, got {awaitable!r}")
+    return awaitable
+
+
+def drive(coro: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine that never suspends to its end, without an event loop."""
+    try:
+        coro.send(None)
+    except StopIteration:
+        return
+    coro.close()
+    raise RuntimeError("the app suspended: the in-memory server never blocks")
+
+
+def time_one_connection(app: ASGIApp, messages: int) -> int:
+    """Nanoseconds for one connection of ``messages`` echoed messages through ``app``."""
+    receive, send = in_memory_server(messages)
+    coro = as_coroutine(app(new_scope(), receive, send))
+    started = time.perf_counter_ns()
+    drive(coro)
+    return time.perf_counter_ns() - started
+
+
+def run(messages: int, rounds: int, variants: list[str]) -> dict[str, Any]:
+    """Time every variant ``rounds`` times, interleaved; return the report as a dict."""
+    apps = {name: VARIANTS[name](echo_app) for name in variants}
+    for app in apps.values():  # warm-up: caches, specialised bytecode, allocator arenas
+        time_one_connection(app, min(messages, 10_000))
+    per_message: dict[str, list[float]] = {name: [] for name in variants}
+    for round_number in range(rounds):
+        for name in rotated(variants, round_number):
+            gc.collect()
+            per_message[name].append(time_one_connection(apps[name], messages) / messages)
+    report: dict[str, Any] = {
+        "benchmark": "inprocess",
+        "machine": machine(),
+        "messages": messages,
+        "rounds": rounds,
+        "variants": {
+            name: {
+                "median_ns_per_message": median(values),
+                "min_ns_per_message": min(values),
+                "max_ns_per_message": max(values),
+                "ns_per_message": values,
+            }
+            for name, values in per_message.items()
+        },
+        "ratios": {},
+    }
+    if "floor" in per_message:
+        floor = per_message["floor"]
+        for name, values in per_message.items():
+            if name != "floor":
+                ratios = [value / base for value, base in zip(values, floor, strict=True)]
+                report["ratios"][f"{name}/floor"] = median(ratios)
+    if "guard" in per_message and "floor-async" in per_message:
+        ratios = [
+            value / base
+            for value, base in zip(per_message["guard"], per_message["floor-async"], strict=True)
+        ]
+        report["ratios"]["guard/floor-async"] = median(ratios)
+    if "guard" in per_message and "floor" in per_message:
+        ratio = report["ratios"]["guard/floor"]
+        report["target"] = {
+            "guard/floor": TARGET_GUARD_OVER_FLOOR,
+            "met": ratio <= TARGET_GUARD_OVER_FLOOR,
+        }
+    return report
+
+
+def print_report(report: dict[str, Any]) -> None:
+    """The report as Markdown: one row per variant, then the ratios."""
+    print(f"# In-process: {report['messages']:,} messages x {report['rounds']} rounds")
+    print(f"machine: {describe_machine(report['machine'])}")
+    print()
+    variants = report["variants"]
+    bare = variants.get("bare", {}).get("median_ns_per_message")
+    rows = []
+    for name, figures in variants.items():
+        over_bare = f"{figures['median_ns_per_message'] - bare:+.0f}" if bare is not None else "n/a"
+        ratio = report["ratios"].get(f"{name}/floor", 1.0 if name == "floor" else None)
+        rows.append(
+            (
+                name,
+                f"{figures['median_ns_per_message']:.0f}",
+                f"{figures['min_ns_per_message']:.0f}",
+                over_bare,
+                "n/a" if ratio is None else f"{ratio:.3f}",
+            )
+        )
+    print_table(
+        ("variant", "median ns/message", "min ns/message", "ns over bare", "median ratio to floor"),
+        rows,
+    )
+    target = report.get("target")
+    if target is not None:
+        print()
+        verdict = "met" if target["met"] else "NOT met"
+        print(
+            f"guard/floor = {report['ratios']['guard/floor']:.3f} "
+            f"(target <= {target['guard/floor']:.2f}: {verdict})"
+        )
+    if "guard/floor-async" in report["ratios"]:
+        print(f"guard/floor-async = {report['ratios']['guard/floor-async']:.3f}")
+    flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.inprocess", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--small", action="store_true", help="tiny numbers: the smoke run")
+    parser.add_argument("--messages", type=int, help="messages per connection (100,000)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (15)")
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"comma-separated, from {', '.join(VARIANTS)} (default: all)",
+    )
+    parser.add_argument("--json", type=Path, help="where to write the JSON report")
+    args = parser.parse_args(argv)
+    variants = [name.strip() for name in args.variants.split(",") if name.strip()]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown or not variants:
+        parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
+    messages = args.messages or (2_000 if args.small else 100_000)
+    rounds = args.rounds or (3 if args.small else 15)
+    report = run(messages, rounds, variants)
+    print_report(report)
+    path = write_json(report, args.json, "inprocess.json")
+    print(f"\nJSON report: {path}")
+
+
+if __name__ == "__main__":
+    main()

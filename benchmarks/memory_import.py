@@ -1,0 +1,397 @@
+"""The guard's memory per open connection, its allocations per message, and its import time.
+
+Run from the repository root::
+
+    python -m benchmarks.memory_import            # 2,000 connections, 20,000 messages, 15 imports
+    python -m benchmarks.memory_import --small    # the smoke run
+
+Three measurements:
+
+``memory per connection``
+    ``--connections`` connections of the echo app are opened on an in-memory server and left
+    waiting for the client's next message; tracemalloc gives the bytes they hold, bare and
+    guarded. The difference, per connection, is what the guard keeps for one open connection.
+``allocations per message``
+    tracemalloc over the hot loop of one connection: after ``--messages`` warm-up messages the
+    traced memory is read again after ``--messages`` more and after ``2 x --messages``; the
+    growth between the last two readings, per message, must be zero (a pass-through message
+    leaves nothing behind).
+``import time``
+    ``python -X importtime -c "import asgi_closeguard"`` in fresh interpreters: the median
+    cumulative time of ``asgi_closeguard``, cold (nothing imported before) and in a process that
+    already imported uvicorn and Starlette (what a server process pays); plus the list of modules
+    the import brings in, which must hold no framework.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import tracemalloc
+from array import array
+from collections.abc import Coroutine, Generator
+from pathlib import Path
+from typing import Any
+
+from asgi_closeguard import CloseGuardMiddleware
+from asgi_closeguard._types import ASGIApp, Message
+
+from ._common import (
+    describe_machine,
+    echo_app,
+    flush,
+    machine,
+    median,
+    print_table,
+    write_json,
+)
+from .inprocess import (
+    CONNECT,
+    DISCONNECT,
+    TEXT,
+    FloorMiddleware,
+    as_coroutine,
+    drive,
+    new_scope,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+#: The target: importing asgi_closeguard takes under 10 ms.
+TARGET_IMPORT_MS = 10.0
+
+#: Modules that must never be imported by ``import asgi_closeguard``: it is a pure ASGI
+#: middleware that depends on no framework, no server and no event loop.
+FRAMEWORKS = (
+    "starlette",
+    "fastapi",
+    "uvicorn",
+    "anyio",
+    "trio",
+    "asyncio",
+    "hypercorn",
+    "daphne",
+    "granian",
+    "websockets",
+    "wsproto",
+    "sniffio",
+)
+
+#: What a server process has imported before the app (and so the guard) is loaded.
+SERVER_PRELUDE = "import uvicorn, uvicorn.main, starlette.applications, starlette.websockets"
+
+
+class _Suspend:
+    """An awaitable that suspends the coroutine awaiting it once: a client that is silent."""
+
+    def __await__(self) -> Generator[None, None, None]:
+        yield
+
+
+VARIANTS: dict[str, Any] = {
+    "bare": lambda app: app,
+    "floor": FloorMiddleware,
+    "guard": CloseGuardMiddleware,
+}
+
+
+# --- memory per open connection -------------------------------------------------------------
+
+
+def _open_connection(app: ASGIApp) -> Coroutine[Any, Any, None]:
+    """Start one connection that connects, echoes one message, then waits for the next."""
+    script = iter((CONNECT, TEXT))
+
+    async def receive() -> Message:
+        for message in script:
+            return message
+        await _Suspend()  # the client is silent: the app waits here, the connection open
+        return DISCONNECT  # pragma: no cover - the benchmark closes the coroutine first
+
+    async def send(message: Message) -> None:
+        return None
+
+    coro = as_coroutine(app(new_scope(), receive, send))
+    coro.send(None)  # runs to the first suspension: accepted, one echo, waiting
+    return coro
+
+
+def bytes_per_connection(app: ASGIApp, connections: int) -> float:
+    """Bytes held per open connection of ``app`` (its harness included), by tracemalloc."""
+    for coro in [_open_connection(app) for _ in range(10)]:  # warm-up
+        coro.close()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        held = [_open_connection(app) for _ in range(connections)]
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    for coro in held:
+        coro.close()  # GeneratorExit in the app: what a server's shutdown does
+    return (after - before) / connections
+
+
+# --- allocations per message ----------------------------------------------------------------
+
+
+def hot_loop_allocations(app: ASGIApp, messages: int) -> dict[str, float]:
+    """Traced memory along one long connection through ``app``.
+
+    Readings are taken inside the server's ``receive`` (always at the same depth of the call
+    stack) at message ``messages`` (the end of the warm-up), ``2 x messages`` and
+    ``3 x messages``. Returns the growth between the last two readings, in bytes and per
+    message. The readings go into a preallocated array, so that taking them keeps nothing alive.
+    """
+    readings = array("q", [0, 0, 0])
+    reading_at = {messages: 0, 2 * messages: 1, 3 * messages: 2}
+    last = 3 * messages
+    index = 0
+
+    async def receive() -> Message:
+        nonlocal index
+        index += 1
+        if index == 1:
+            return CONNECT
+        if index > last:
+            return DISCONNECT
+        slot = reading_at.get(index)
+        if slot is not None:
+            readings[slot] = tracemalloc.get_traced_memory()[0]
+        return TEXT
+
+    async def send(message: Message) -> None:
+        return None
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        drive(as_coroutine(app(new_scope(), receive, send)))
+    finally:
+        tracemalloc.stop()
+    growth = readings[2] - readings[1]
+    return {
+        "warm_up_growth_bytes": readings[1] - readings[0],
+        "growth_bytes": growth,
+        "growth_bytes_per_message": growth / messages,
+    }
+
+
+# --- import time ----------------------------------------------------------------------------
+
+
+#: Compiled bytecode for the timed interpreters, kept outside the source tree. An installed
+#: package is imported from cached bytecode; with PYTHONDONTWRITEBYTECODE set (as in many CI
+#: and container setups) every import would compile the sources again and time the compiler.
+_BYTECODE_CACHE = Path(tempfile.gettempdir()) / "asgi-closeguard-benchmark-pycache"
+
+
+def _python(code: str, *options: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
+    env["PYTHONPYCACHEPREFIX"] = str(_BYTECODE_CACHE)
+    return subprocess.run(
+        [sys.executable, *options, "-c", code],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+
+def import_tree(prelude: str = "") -> list[dict[str, Any]]:
+    """What ``python -X importtime`` reports for ``import asgi_closeguard`` in a fresh
+    interpreter (``prelude`` runs first): one entry per module, in the order printed (children
+    before their parent), the package itself last, with ``depth`` 0."""
+    code = f"{prelude}\nimport asgi_closeguard" if prelude else "import asgi_closeguard"
+    stderr = _python(code, "-X", "importtime").stderr
+    entries: list[dict[str, Any]] = []
+    for line in stderr.splitlines():
+        # "import time: {self us:>9} | {cumulative us:>10} | {'  ' * depth}{module}"
+        parts = line.removeprefix("import time:").split("|")
+        if len(parts) != 3 or not parts[0].strip().isdigit():
+            continue
+        name = parts[2].rstrip()
+        depth = (len(name) - len(name.lstrip()) - 1) // 2
+        entries.append(
+            {
+                "module": name.strip(),
+                "depth": depth,
+                "self_ms": int(parts[0]) / 1000,
+                "cumulative_ms": int(parts[1]) / 1000,
+            }
+        )
+        if depth == 0:
+            if name.strip() == "asgi_closeguard":
+                return entries
+            entries = []  # a top-level import of the prelude: not ours
+    if prelude:
+        return []  # the prelude imported asgi_closeguard already (it should not)
+    raise RuntimeError(f"no import time for asgi_closeguard in:\n{stderr}")
+
+
+def import_time_ms(prelude: str = "") -> float:
+    """Cumulative import time of ``asgi_closeguard`` in a fresh interpreter, in milliseconds,
+    as ``python -X importtime`` reports it; ``prelude`` runs (and imports) first."""
+    tree = import_tree(prelude)
+    return float(tree[-1]["cumulative_ms"]) if tree else 0.0
+
+
+def modules_imported() -> list[str]:
+    """The modules that ``import asgi_closeguard`` adds to a fresh interpreter."""
+    code = (
+        "import sys, json\n"
+        "before = set(sys.modules)\n"
+        "import asgi_closeguard\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))"
+    )
+    modules: list[str] = json.loads(_python(code).stdout)
+    return modules
+
+
+def frameworks_among(modules: list[str]) -> list[str]:
+    """The framework, server and event-loop modules among ``modules``."""
+    return [
+        module
+        for module in modules
+        if any(module == name or module.startswith(name + ".") for name in FRAMEWORKS)
+    ]
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def run(connections: int, messages: int, imports: int) -> dict[str, Any]:
+    """Every measurement; the report as a dict."""
+    apps = {name: build(echo_app) for name, build in VARIANTS.items()}
+    memory = {name: bytes_per_connection(app, connections) for name, app in apps.items()}
+    allocations = {name: hot_loop_allocations(app, messages) for name, app in apps.items()}
+    import_time_ms("")  # warm-up: compiles the bytecode once, fills the OS's file cache
+    import_time_ms(SERVER_PRELUDE)
+    cold = [import_time_ms("") for _ in range(imports)]
+    # Where the time goes: the package's own modules and what each imports first.
+    breakdown = [entry for entry in import_tree("") if entry["depth"] <= 2]
+    in_server = [import_time_ms(SERVER_PRELUDE) for _ in range(imports)]
+    modules = modules_imported()
+    frameworks = frameworks_among(modules)
+    guard_bytes = memory["guard"] - memory["bare"]
+    growth = allocations["guard"]["growth_bytes"]
+    return {
+        "benchmark": "memory_import",
+        "machine": machine(),
+        "connections": connections,
+        "messages": messages,
+        "imports": imports,
+        "bytes_per_connection": memory,
+        "guard_bytes_per_connection": guard_bytes,
+        "hot_loop": allocations,
+        "import_ms": {
+            "cold": {"median": median(cold), "runs": cold},
+            "in_server_process": {"median": median(in_server), "runs": in_server},
+            "cold_breakdown": breakdown,
+        },
+        "modules_imported": modules,
+        "frameworks_imported": frameworks,
+        "targets": {
+            # A message that left anything behind would grow memory by >= 1 block per message.
+            "no_allocation_per_message": growth < messages,
+            "import_under_10ms": median(cold) < TARGET_IMPORT_MS,
+            "no_framework_imported": not frameworks,
+        },
+    }
+
+
+def print_report(report: dict[str, Any]) -> None:
+    """The report as Markdown tables."""
+    print(f"# Memory and import time (machine: {describe_machine(report['machine'])})")
+    print()
+    print(f"## Memory per open connection ({report['connections']:,} connections held open)")
+    print()
+    memory = report["bytes_per_connection"]
+    print_table(
+        ("variant", "bytes per open connection", "over bare"),
+        [
+            (name, f"{value:,.0f}", f"{value - memory['bare']:+,.0f}")
+            for name, value in memory.items()
+        ],
+    )
+    print()
+    print(f"## Hot loop ({report['messages']:,} messages after {report['messages']:,} of warm-up)")
+    print()
+    print_table(
+        ("variant", "growth during warm-up (bytes)", "growth after (bytes)", "per message"),
+        [
+            (
+                name,
+                f"{figures['warm_up_growth_bytes']:,}",
+                f"{figures['growth_bytes']:,}",
+                f"{figures['growth_bytes_per_message']:.3f}",
+            )
+            for name, figures in report["hot_loop"].items()
+        ],
+    )
+    print()
+    print(f"## Import time ({report['imports']} fresh interpreters, python -X importtime)")
+    print()
+    import_ms = report["import_ms"]
+    print_table(
+        ("import asgi_closeguard", "median ms"),
+        [
+            ("cold interpreter", f"{import_ms['cold']['median']:.1f}"),
+            ("after uvicorn and Starlette", f"{import_ms['in_server_process']['median']:.1f}"),
+        ],
+    )
+    print()
+    print("Where a cold import spends its time (one run; a module's children are listed above it):")
+    print()
+    print_table(
+        ("module", "cumulative ms", "self ms"),
+        [
+            (
+                "· " * entry["depth"] + entry["module"],
+                f"{entry['cumulative_ms']:.1f}",
+                f"{entry['self_ms']:.1f}",
+            )
+            for entry in import_ms["cold_breakdown"]
+        ],
+    )
+    print()
+    frameworks = report["frameworks_imported"]
+    print(
+        f"modules imported: {len(report['modules_imported'])}; frameworks among them: "
+        f"{', '.join(frameworks) if frameworks else 'none'}"
+    )
+    print()
+    for target, met in report["targets"].items():
+        print(f"{target}: {'met' if met else 'NOT met'}")
+    flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.memory_import", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--small", action="store_true", help="tiny numbers: the smoke run")
+    parser.add_argument("--connections", type=int, help="connections held open (2,000)")
+    parser.add_argument("--messages", type=int, help="messages in the hot loop (20,000)")
+    parser.add_argument("--imports", type=int, help="fresh interpreters timed (15)")
+    parser.add_argument("--json", type=Path, help="where to write the JSON report")
+    args = parser.parse_args(argv)
+    connections = args.connections or (50 if args.small else 2_000)
+    messages = args.messages or (500 if args.small else 20_000)
+    imports = args.imports or (2 if args.small else 15)
+    report = run(connections, messages, imports)
+    print_report(report)
+    path = write_json(report, args.json, "memory_import.json")
+    print(f"\nJSON report: {path}")
+
+
+if __name__ == "__main__":
+    main()
