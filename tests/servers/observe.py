@@ -17,14 +17,16 @@ import asyncio
 import http.client
 import json
 import uuid
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from tests.support.servers import Server
 
+T = TypeVar("T")
 Side = Literal["raw", "guarded"]
 SIDES: tuple[Side, ...] = ("raw", "guarded")
 
@@ -132,16 +134,24 @@ def _fetch_report(server: Server, token: str) -> dict[str, Any] | None:
     return report
 
 
+def _bounded(awaitable: Awaitable[T]) -> Awaitable[T]:
+    """``awaitable`` limited to LEFT_OPEN_AFTER seconds (``asyncio.wait_for``: Python 3.10 too)."""
+    return asyncio.wait_for(awaitable, LEFT_OPEN_AFTER)
+
+
 async def _wait_for_end(ws: ClientConnection, view: ClientView) -> None:
     """Read until the connection ends; note what arrived; give up after LEFT_OPEN_AFTER."""
+
+    async def read_all() -> None:
+        while True:
+            message = await ws.recv()
+            view.received.append(message if isinstance(message, str) else "<bytes>")
+
     try:
-        async with asyncio.timeout(LEFT_OPEN_AFTER):
-            while True:
-                message = await ws.recv()
-                view.received.append(message if isinstance(message, str) else "<bytes>")
+        await _bounded(read_all())
     except ConnectionClosed:
         pass
-    except TimeoutError:
+    except asyncio.TimeoutError:
         view.left_open = True
 
 
@@ -178,17 +188,15 @@ async def _client(server: Server, url: str, scenario: Scenario) -> ClientView:
         if scenario.client == "wait":
             await _wait_for_end(ws, view)
         elif scenario.client == "echo":
-            async with asyncio.timeout(LEFT_OPEN_AFTER):
-                await ws.send("hello")
-                text = await ws.recv()
-                await ws.send(b"\x00\x01")
-                data = await ws.recv()
+            await ws.send("hello")
+            text = await _bounded(ws.recv())
+            await ws.send(b"\x00\x01")
+            data = await _bounded(ws.recv())
             view.echoed = text == "hello" and data == b"\x00\x01"
-            async with asyncio.timeout(LEFT_OPEN_AFTER):
-                await ws.close(1000, "done")
+            await _bounded(ws.close(1000, "done"))
         else:
-            async with asyncio.timeout(LEFT_OPEN_AFTER):
-                view.received.append(str(await ws.recv()))  # "ready": the app is receiving
+            # "ready": the app is receiving
+            view.received.append(str(await _bounded(ws.recv())))
             if scenario.client == "close-4001":
                 await ws.close(4001, "bye")
             elif scenario.client == "close-empty":
@@ -196,8 +204,7 @@ async def _client(server: Server, url: str, scenario: Scenario) -> ClientView:
                 await ws.close(None, "")  # type: ignore[arg-type]
             else:
                 ws.transport.close()  # FIN with no close frame
-                async with asyncio.timeout(LEFT_OPEN_AFTER):
-                    await ws.wait_closed()
+                await _bounded(ws.wait_closed())
         _describe_end(ws, view)
     finally:
         ws.transport.abort()
