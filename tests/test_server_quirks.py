@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from asgi_closeguard import CloseGuardMiddleware, CloseRecord
+from asgi_closeguard import CloseCode, CloseGuardMiddleware, CloseRecord
 from asgi_closeguard._types import Message, Receive, Scope, Send
 from tests.harness import CONNECT, disconnect, run
 
@@ -53,6 +53,14 @@ def crashing_app(exc: Exception) -> Any:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
         await send(ACCEPT)
+        raise exc
+
+    return app
+
+
+def crashing_before_accept(exc: Exception) -> Any:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
         raise exc
 
     return app
@@ -167,3 +175,50 @@ async def test_close_before_accept_is_never_refused_on_daphne() -> None:
     )
     assert outcome.exception is None
     assert closes(outcome) == [(1001, "")]
+
+
+async def test_granian_crash_before_accept_is_500_through_the_denial_extension() -> None:
+    # granian 2.8.7 answers 403 to an app that raises before accept; it offers the
+    # websocket.http.response extension, so the guard answers 500 itself.
+    outcome = await run(CloseGuardMiddleware(crashing_before_accept(Boom())))
+    assert isinstance(outcome.exception, Boom)
+    assert outcome.server.denial_status() == 500
+    assert closes(outcome) == []
+
+
+async def test_daphne_crash_before_accept_is_left_to_daphne() -> None:
+    # daphne 4.2.3 offers no denial extension; a close would be its 403. Re-raised, the
+    # exception makes daphne answer 500.
+    outcome = await run(CloseGuardMiddleware(crashing_before_accept(Boom())), extensions=None)
+    assert isinstance(outcome.exception, Boom)
+    assert outcome.server.sent == []
+
+
+async def test_hypercorn_never_sees_code_none() -> None:
+    # hypercorn 0.18 raises TypeError on int(None) and sends no close frame at all.
+    outcome = await run(CloseGuardMiddleware(closing_app(None)))
+    assert closes(outcome) == [(1000, "")]
+    assert type(outcome.server.closes()[0]["code"]) is int
+
+
+async def test_daphne_gets_a_plain_int_for_an_int_enum_code() -> None:
+    # autobahn (daphne 4.2.3) refuses any code whose type is not exactly int.
+    app = CloseGuardMiddleware(closing_app(CloseCode.NORMAL_CLOSURE, "bye"))
+    outcome = await run(app, refuses_close=lambda code: type(code) is not int)
+    assert closes(outcome) == [(1000, "bye")]
+
+
+@pytest.mark.parametrize("extensions", [None, {"websocket.http.response": {}}])
+async def test_return_after_accept_closes_1000_on_every_server(
+    extensions: dict[str, Any] | None,
+) -> None:
+    # uvicorn sends no close frame, hypercorn 1011, granian an empty frame, and daphne keeps
+    # the socket open for 24 hours: behind the guard all of them close with 1000.
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send(ACCEPT)
+
+    outcome = await run(
+        CloseGuardMiddleware(app), refuses_close=daphne_refuses, extensions=extensions
+    )
+    assert closes(outcome) == [(1000, "")]
