@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -207,6 +207,8 @@ class Peer:
     fail_sends_after: int
     receive_error: Exception
     extensions: Mapping[str, Any] | None
+    #: Close codes the server raises on instead of sending (daphne takes 1000, 3000-4999 only).
+    refuses_close: Callable[[int], bool] | None = None
 
 
 @st.composite
@@ -241,7 +243,13 @@ def peers(draw: st.DrawFn) -> Peer:
             st.sampled_from([OSError("receive failed"), RuntimeError("receive failed")])
         ),
         extensions=draw(st.sampled_from([DENIAL_EXTENSION, None])),
+        refuses_close=draw(st.sampled_from([None, None, None, refused_like_daphne])),
     )
+
+
+def refused_like_daphne(code: int) -> bool:
+    """daphne 4.2.3 raises for every close code but 1000 and 3000-4999."""
+    return not (code == 1000 or 3000 <= code <= 4999)
 
 
 # --- The model -----------------------------------------------------------------------------
@@ -350,8 +358,22 @@ class _Model:
         text = normalise_reason(None if reason is MISSING else reason)
         self.closed, self.closed_by = True, "app"
         self.ended = {"type": "websocket.disconnect", "code": wire, "reason": text}
-        self.deliver("equal", {"type": "websocket.close", "code": wire, "reason": text})
+        sent = self.deliver_close(wire, text)
+        if self.accepted and sent is not None and sent != wire:
+            # The server refused the code and took the fallback: receive() reports what went out.
+            self.ended = {"type": "websocket.disconnect", "code": sent, "reason": text}
         return None
+
+    def deliver_close(self, code: int, reason: str, *, fallback: bool = True) -> int | None:
+        """The close that reaches the server, if any: a refused code is retried once as 1000."""
+        if self.server_fails():
+            return None
+        if self.peer.refuses_close is not None and self.peer.refuses_close(code):
+            if not fallback or code == 1000:
+                return None
+            return self.deliver_close(1000, reason, fallback=False)
+        self.expected.append(("equal", {"type": "websocket.close", "code": code, "reason": reason}))
+        return code
 
     def receive(self) -> tuple[str, Any]:
         """("same", message) / ("equal", message) to return, or ("raise", error)."""
@@ -378,7 +400,7 @@ class _Model:
         """What must follow the app's end; returns (what must escape, the crash close code)."""
         if escaped is None:
             if not self.closed:
-                self.deliver("equal", {"type": "websocket.close", "code": 1000, "reason": ""})
+                self.deliver_close(1000, "")
             return None, None
         if not isinstance(escaped, Exception):
             return escaped, None  # BaseException: nothing more is sent
@@ -392,11 +414,11 @@ class _Model:
                 return None, None
             return escaped, None
         code, reason = self.crash_close(escaped)
-        delivered = self.deliver(
-            "equal", {"type": "websocket.close", "code": code, "reason": reason}
-        )
-        reraised = escaped if self.script.options["reraise"] else None
-        return reraised, code if delivered else None
+        reraise = self.script.options["reraise"]
+        # A refused code is not retried when the exception is re-raised: the server (daphne)
+        # then closes with its own 1011.
+        sent = self.deliver_close(code, reason, fallback=not reraise)
+        return (escaped if reraise else None), sent
 
     def crash_close(self, exc: Exception) -> tuple[int, str]:
         if isinstance(exc, WebSocketException):
@@ -435,6 +457,7 @@ async def play(script: Script, peer: Peer, *, time_limit: float = 5.0) -> Played
         send_error=peer.send_error,
         fail_sends_after=peer.fail_sends_after,
         receive_error=peer.receive_error,
+        refuses_close=peer.refuses_close,
     )
 
     def check(what: str, raised: BaseException | None, expected: Any) -> None:
