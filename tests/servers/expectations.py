@@ -194,8 +194,9 @@ NOTES: dict[str, str] = {
         "middleware's reach."
     ),
     "daphne-reply": (
-        "daphne (autobahn) answers a client's close frame with 1000 and no reason instead of "
-        "echoing the client's code; the reply never passes through ASGI."
+        "daphne answers a client's close frame with 1000 and no reason instead of echoing the "
+        "client's code: autobahn's `echoCloseCodeReason` defaults to off and daphne 4.2.3 "
+        "leaves it so. The reply is written by the protocol, never passing through ASGI."
     ),
     "client-reason-dropped": (
         "daphne 4.2.3 and granian 2.8.7 leave the reason of the client's close out of "
