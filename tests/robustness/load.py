@@ -168,7 +168,7 @@ class _Gate:
 
     async def all_connected(self) -> None:
         # A client that never connected must not hold the others forever.
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(asyncio.TimeoutError):  # not yet TimeoutError on 3.10
             await asyncio.wait_for(self.event.wait(), self.wait)
 
 
@@ -189,30 +189,36 @@ async def _exchange(ws: ClientConnection, plan: Plan) -> str | None:
     return f"got {extra!r} where a close was due"
 
 
+async def _session(
+    base_url: str, plan: Plan, gate: _Gate, timeout: float
+) -> tuple[int | None, str | None]:
+    async with connect(
+        base_url + plan.path,
+        open_timeout=timeout,
+        close_timeout=timeout,
+        ping_interval=None,
+        compression=None,
+        proxy=None,
+    ) as ws:
+        gate.arrived()
+        try:
+            await gate.all_connected()
+            problem = await _exchange(ws, plan)
+        finally:
+            gate.left()
+    code = ws.close_code
+    if problem is None and code != plan.expected_code:
+        problem = f"close code {code}, expected {plan.expected_code}"
+    if problem is None and SECRET in (ws.close_reason or ""):
+        problem = "the crash's text reached the client"
+    return code, problem
+
+
 async def _client(base_url: str, plan: Plan, gate: _Gate, timeout: float) -> Outcome:
     code: int | None = None
     problem: str | None
     try:
-        async with asyncio.timeout(timeout):
-            async with connect(
-                base_url + plan.path,
-                open_timeout=timeout,
-                close_timeout=timeout,
-                ping_interval=None,
-                compression=None,
-                proxy=None,
-            ) as ws:
-                gate.arrived()
-                try:
-                    await gate.all_connected()
-                    problem = await _exchange(ws, plan)
-                finally:
-                    gate.left()
-            code = ws.close_code
-            if problem is None and code != plan.expected_code:
-                problem = f"close code {code}, expected {plan.expected_code}"
-            if problem is None and SECRET in (ws.close_reason or ""):
-                problem = "the crash's text reached the client"
+        code, problem = await asyncio.wait_for(_session(base_url, plan, gate, timeout), timeout)
     except Exception as exc:
         problem = f"{type(exc).__name__}: {exc}"
     if problem is not None:
@@ -221,11 +227,13 @@ async def _client(base_url: str, plan: Plan, gate: _Gate, timeout: float) -> Out
 
 
 async def _still_echoes(base_url: str, timeout: float) -> bool:
+    async def echo() -> bool:
+        async with connect(base_url + "/ws?mode=echo&at=1", proxy=None) as ws:
+            await ws.send("still there?")
+            return await ws.recv() == "still there?"
+
     try:
-        async with asyncio.timeout(timeout):
-            async with connect(base_url + "/ws?mode=echo&at=1", proxy=None) as ws:
-                await ws.send("still there?")
-                return await ws.recv() == "still there?"
+        return await asyncio.wait_for(echo(), timeout)
     except Exception:
         return False
 

@@ -16,7 +16,7 @@ import asyncio
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 import anyio
 from hypothesis import settings
@@ -280,7 +280,7 @@ def _plain_name(code: int) -> str:
         return ""
 
 
-def _sendable(asked: object) -> bool:
+def _sendable(asked: object) -> TypeGuard[int]:
     # An IntEnum member is a code; a bool never is, though True == 1.
     return isinstance(asked, int) and not isinstance(asked, bool) and allowed_on_wire(int(asked))
 
@@ -290,7 +290,7 @@ def _wire_code(asked: object) -> int:
     if asked is None or asked is MISSING:
         return 1000
     if _sendable(asked):
-        return int(asked)  # type: ignore[call-overload]
+        return int(asked)
     if isinstance(asked, int) and not isinstance(asked, bool) and asked == 1005:
         return 1000
     return 1011

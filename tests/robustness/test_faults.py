@@ -204,8 +204,13 @@ def run_in_debug_mode(main: Callable[[], Any]) -> DebugReport:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        with asyncio.Runner(debug=True) as runner:
-            runner.run(wrapper())
+        loop = asyncio.new_event_loop()
+        loop.set_debug(True)
+        try:
+            loop.run_until_complete(wrapper())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
         gc.collect()
     report.warnings = [str(warning.message) for warning in caught]
     return report
