@@ -43,6 +43,8 @@ def client_text(view: ClientView) -> str:
         return f"HTTP {view.http_status}"
     if view.handshake_failed is not None:
         return "no HTTP response"
+    if view.client_error is not None:
+        return f"client error: {view.client_error}"
     if view.left_open:
         end = "left open"
     elif view.rejected is not None:
@@ -85,6 +87,8 @@ def app_text(outcome: Outcome) -> str:
     """What the app observed, in one line ("" when the scenario records nothing)."""
     report = outcome.app or {}
     parts: list[str] = []
+    if "report_error" in report:
+        parts.append(f"no report: {report['report_error']}")
     if "close_raised" in report and report["close_raised"] is not None:
         parts.append(f"close raised {_exception(report['close_raised'])}")
     if "next_receive" in report:

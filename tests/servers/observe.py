@@ -94,6 +94,7 @@ class ClientView:
 
     http_status: int | None = None  # the handshake was answered with this HTTP status
     handshake_failed: str | None = None  # the handshake got no valid HTTP response at all
+    client_error: str | None = None  # the client itself failed (a timeout, a refused connect)
     close_code: int | None = None  # a close frame arrived with this code (1005: empty frame)
     close_reason: str | None = None
     no_close_frame: bool = False  # TCP closed with no close frame (the client reports 1006)
@@ -216,8 +217,15 @@ async def observe_one(server: Server, scenario: Scenario, side: Side) -> Outcome
     token = uuid.uuid4().hex
     separator = "&" if "?" in scenario.path else "?"
     url = server.ws_url(f"/{side}/{scenario.path}{separator}t={token}")
-    view = await _client(server, url, scenario)
-    report = await asyncio.to_thread(_fetch_report, server, token)
+    try:
+        view = await _client(server, url, scenario)
+    except Exception as exc:
+        # Only this cell fails (with the error in its text); the other scenarios still count.
+        view = ClientView(client_error=f"{type(exc).__name__}: {exc}")
+    try:
+        report = await asyncio.to_thread(_fetch_report, server, token)
+    except Exception as exc:
+        report = {"report_error": f"{type(exc).__name__}: {exc}"}
     logged = None
     if scenario.raises:
         # The scenario's exception carries the token: find its traceback in the server's log.
