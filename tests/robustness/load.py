@@ -11,10 +11,12 @@ per crash.
 Run it::
 
     python -m tests.robustness.load --connections 1000 --waves 2
-    python -m tests.robustness.load --connections 1000 --waves 2 \\
-        --servers uvicorn-websockets,uvicorn-websockets-sansio,uvicorn-wsproto
+    python -m tests.robustness.load --connections 1000 --waves 2 --servers all
+    python -m tests.robustness.load --connections 1000 --servers uvicorn-websockets,daphne
 
-It prints one line per wave and exits with status 1 if any client saw the wrong thing.
+``--servers`` takes a comma-separated list of the six kinds of :mod:`tests.support.servers`, or
+``all`` (default: uvicorn with wsproto). It prints one line per wave and exits with status 1 if
+any client saw the wrong thing.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.robustness.load_app import SECRET
-from tests.support.servers import Server, run_server
+from tests.support.servers import SERVER_KINDS, Server, run_server
 
 __all__ = ["Plan", "WaveReport", "make_plans", "raise_fd_limit", "run_load"]
 
@@ -294,10 +296,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--waves", type=int, default=2)
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per client")
-    parser.add_argument("--servers", default="uvicorn-wsproto", help="comma-separated server kinds")
+    parser.add_argument(
+        "--servers",
+        default="uvicorn-wsproto",
+        help=f"comma-separated server kinds, or all: {','.join(SERVER_KINDS)}",
+    )
     args = parser.parse_args(argv)
     failed = False
-    for kind in args.servers.split(","):
+    kinds = SERVER_KINDS if args.servers == "all" else args.servers.split(",")
+    for kind in kinds:
         for report in run_load(
             kind,
             connections=args.connections,
