@@ -53,11 +53,14 @@ class Plan:
     mode: str  # "crash", "return", "close" or "echo"
     at: int  # messages echoed before the handler acts (echo: before the client closes)
     code: int | None = None  # the handler's own close code, for mode "close"
+    prefix: str = "/ws"  # "/raw": the same handler without the guard
 
     @property
     def path(self) -> str:
         query = f"mode={self.mode}&at={self.at}"
-        return f"/ws?{query}&code={self.code}" if self.code is not None else f"/ws?{query}"
+        if self.code is not None:
+            query += f"&code={self.code}"
+        return f"{self.prefix}?{query}"
 
     @property
     def expected_code(self) -> int:
@@ -106,15 +109,11 @@ class WaveReport:
 
     def line(self) -> str:
         own = sum(n for code, n in self.codes.items() if code is not None and 4000 <= code <= 4999)
-        codes = ", ".join(
-            [
-                f"{code}: {n}"
-                for code, n in sorted(self.codes.items(), key=str)
-                if code in (1000, 1011)
-            ]
-            + [f"own 4xxx: {own}"]
-            + [f"{code}: {n}" for code, n in self.codes.items() if code in (None, 1006)]
+        others = sorted(
+            (code for code in self.codes if code is None or not 4000 <= code <= 4999), key=str
         )
+        # None: the client never saw the connection close (it timed out waiting).
+        codes = ", ".join([f"{code}: {self.codes[code]}" for code in others] + [f"own 4xxx: {own}"])
         return (
             f"{self.server} wave {self.wave}: {self.connections} connections "
             f"(peak {self.peak_open} open at once) in {self.seconds:.1f} s; "
@@ -124,7 +123,7 @@ class WaveReport:
         )
 
 
-def make_plans(connections: int, seed: int) -> list[Plan]:
+def make_plans(connections: int, seed: int, prefix: str = "/ws") -> list[Plan]:
     """A tenth crash, a tenth return, a tenth close on their own, the rest echo; shuffled."""
     rng = random.Random(seed)
     tenth = connections // 10
@@ -136,6 +135,7 @@ def make_plans(connections: int, seed: int) -> list[Plan]:
             mode=mode,
             at=rng.randint(0, MAX_AT) if mode != "echo" else rng.randint(1, MAX_AT),
             code=rng.randint(4000, 4999) if mode == "close" else None,
+            prefix=prefix,
         )
         for mode in modes
     ]
@@ -273,14 +273,19 @@ def run_load(
     waves: int = 2,
     seed: int = 6,
     timeout: float = 60.0,
+    guarded: bool = True,
 ) -> list[WaveReport]:
-    """Start server ``kind`` with the guarded load app and run ``waves`` waves against it."""
+    """Start server ``kind`` with the load app and run ``waves`` waves against it.
+
+    ``guarded=False`` sends the clients to the same handler without the guard, to show what
+    they would see without it.
+    """
     raise_fd_limit(2 * connections + 256)
     reports: list[WaveReport] = []
     # uvicorn's own limit on queued connections is 2048; a wave must never exceed it.
     with run_server(kind, APP, ready_path="/", extra_args=_quiet(kind)) as server:
         for wave in range(1, waves + 1):
-            plans = make_plans(connections, seed + wave)
+            plans = make_plans(connections, seed + wave, prefix="/ws" if guarded else "/raw")
             reports.append(asyncio.run(_wave(server, wave, plans, timeout)))
     return reports
 
@@ -297,6 +302,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per client")
     parser.add_argument(
+        "--unguarded", action="store_true", help="the same handlers without the guard"
+    )
+    parser.add_argument(
         "--servers",
         default="uvicorn-wsproto",
         help=f"comma-separated server kinds, or all: {','.join(SERVER_KINDS)}",
@@ -311,6 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             waves=args.waves,
             seed=args.seed,
             timeout=args.timeout,
+            guarded=not args.unguarded,
         ):
             print(report.line(), flush=True)
             for problem in report.problems[:10]:

@@ -17,7 +17,7 @@ mode        what the handler does                               what the client 
 ==========  ==================================================  ==============================
 
 ``/quiet`` takes the same query behind a guard built with ``reraise=False``: the guard logs the
-crash instead of re-raising it.
+crash instead of re-raising it. ``/raw`` runs the handler without any guard.
 
 HTTP ``GET /`` answers 200 "ok" (the readiness probe); ``GET /report?path=<path>`` answers the
 JSON a ``sink`` or ``flood`` handler and the guard's ``on_close`` stored under the connection's
@@ -139,5 +139,8 @@ _quiet = CloseGuardMiddleware(handler, on_close=_store_record, reraise=False)
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     """What the servers serve: ``tests.robustness.load_app:app``."""
-    guard = _quiet if scope.get("path", "").startswith("/quiet") else _loud
-    await guard(scope, receive, send)
+    path = scope.get("path", "")
+    if path.startswith("/raw"):
+        await handler(scope, receive, send)  # no guard: what the load looks like without it
+        return
+    await (_quiet if path.startswith("/quiet") else _loud)(scope, receive, send)

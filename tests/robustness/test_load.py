@@ -42,3 +42,13 @@ def test_every_client_sees_the_close_its_handler_called_for() -> None:
         assert report.tracebacks == report.crashes == 20, report.line()
         assert report.still_echoes, report.line()
         assert report.server_alive, report.line()
+
+
+@pytest.mark.server
+def test_without_the_guard_the_same_load_goes_wrong() -> None:
+    # The check above is only worth something if it can fail: on uvicorn a crash or a return
+    # without close leaves the client with no close frame at all (1006).
+    (report,) = run_load("uvicorn-wsproto", connections=50, waves=1, guarded=False, timeout=30)
+    assert report.codes[1006] == 10, report.line()  # 5 crashed, 5 returned
+    assert len(report.problems) == 10, report.line()
+    assert report.server_alive, report.line()
