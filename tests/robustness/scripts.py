@@ -316,7 +316,6 @@ class _Model:
         self.ended: Message | None = None
         self.expected: list[tuple[str, Any]] = []
         self.mismatches: list[str] = []
-        self.client_left_or_send_failed = False
 
     def server_fails(self) -> bool:
         return self.peer.send_error is not None and len(self.expected) >= self.peer.fail_sends_after
@@ -343,7 +342,6 @@ class _Model:
             return WebSocketClosedError
         if self.server_fails():
             self.closed, self.closed_by = True, "server"
-            self.client_left_or_send_failed = True
             return WebSocketClosedError
         self.expected.append(("same", message))
         return None
@@ -393,7 +391,6 @@ class _Model:
             self.closed_by = "client"
         self.closed = True
         self.ended = normalised
-        self.client_left_or_send_failed = True
         return ("equal", normalised)
 
     def finish(self, escaped: BaseException | None) -> tuple[BaseException | None, int | None]:
