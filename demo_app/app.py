@@ -30,23 +30,25 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from jinja2 import StrictUndefined
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from asgi_closeguard import CloseCode, CloseGuardMiddleware, __version__
-from asgi_closeguard._codes import CODE_RANGES
-from asgi_closeguard._knowledge import (
+from asgi_closeguard import (
     LANGUAGES,
+    CloseCode,
+    CloseGuardMiddleware,
     CodeComparison,
     CodeDescription,
     RangeDescription,
+    __version__,
     compare,
     describe,
     describe_range,
-    interface_texts,
-    validate_language,
 )
+from asgi_closeguard._codes import CODE_RANGES
+from asgi_closeguard._knowledge import interface_texts, validate_language
 
 from .chrome import LANGUAGE_NAMES, chrome
 from .closes import CloseLog
@@ -168,6 +170,8 @@ def create_app() -> FastAPI:
     """Build the demo app with a fresh close log and Prometheus registry."""
     closes = CloseLog()
     templates = Jinja2Templates(directory=TEMPLATES_DIRECTORY)
+    # A missing text is an error, not a blank on the page: the texts' keys can change.
+    templates.env.undefined = StrictUndefined
 
     raw = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     raw.include_router(scenario_router())

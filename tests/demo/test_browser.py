@@ -1,0 +1,144 @@
+"""The demo in a real browser: Debian's Chromium, driven by Playwright, against a real uvicorn.
+
+The page runs the crash scenario both ways and must show what the browser's own CloseEvent
+says: 1006 and ``wasClean: false`` raw, 1011 "Internal Error" and ``wasClean: true`` guarded —
+with no JavaScript error on the way. The screenshot it saves is the one the README shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from asgi_closeguard import describe
+from demo_app.chrome import chrome
+from tests.support.browser import chromium, websocket_close_event
+from tests.support.servers import REPO_ROOT, Server, run_server
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+pytestmark = [pytest.mark.browser, pytest.mark.server]
+
+SCREENSHOTS = REPO_ROOT / "docs" / "img"
+#: ``python -m demo_app`` serves with ``--ws auto``, which is websockets-sansio on uvicorn 0.54.
+KIND = "uvicorn-websockets-sansio"
+#: Generous bounds for a slow, shared machine; nothing here measures speed.
+WAIT_MS = 10_000
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    with run_server(KIND, "demo_app.app:app", ready_path="/api/closes") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as running:
+        yield running
+
+
+class PageErrors:
+    """Every JavaScript error a page reports: uncaught exceptions and console errors."""
+
+    def __init__(self, page: Page) -> None:
+        self.messages: list[str] = []
+        page.on("pageerror", lambda error: self.messages.append(f"pageerror: {error}"))
+        page.on(
+            "console",
+            lambda message: (
+                self.messages.append(f"console.{message.type}: {message.text}")
+                if message.type in ("error", "assert")
+                else None
+            ),
+        )
+
+
+def run_scenario(page: Page, scenario: str) -> None:
+    """Click the scenario's Run button and wait until both sides show a result."""
+    card = page.locator(f'.scenario[data-scenario="{scenario}"]')
+    card.locator("button.run").click()
+    for side in ("raw", "guarded"):
+        card.locator(f".result--{side}[data-code] .result__more").wait_for(timeout=WAIT_MS)
+
+
+def shown(page: Page, scenario: str, side: str) -> dict[str, str]:
+    """What the page shows for one side of one scenario."""
+    cell = page.locator(f'.scenario[data-scenario="{scenario}"] .result--{side}')
+    return {
+        "code": cell.locator(".result__code").inner_text(),
+        "name": cell.locator(".result__name").inner_text(),
+        "wasClean": cell.locator(".badge").inner_text(),
+        "reason": cell.locator(".result__reason").inner_text(),
+        "explain": cell.locator(".result__explain").inner_text(),
+    }
+
+
+def test_crash_shows_1006_raw_and_1011_guarded(server: Server, browser: Browser) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    errors = PageErrors(page)
+    page.goto(server.http_url("/"))
+
+    # What the browser itself reports, without the page's help...
+    raw_event = websocket_close_event(page, server.ws_url("/raw/ws/crash"))
+    guarded_event = websocket_close_event(page, server.ws_url("/guarded/ws/crash"))
+    assert (raw_event["code"], raw_event["wasClean"]) == (1006, False)
+    assert (guarded_event["code"], guarded_event["wasClean"], guarded_event["reason"]) == (
+        1011,
+        True,
+        "Internal Error",
+    )
+
+    # ...is what the page shows, with the knowledge API's words for each code.
+    run_scenario(page, "crash")
+    raw, guarded = shown(page, "crash", "raw"), shown(page, "crash", "guarded")
+    assert raw["code"] == "1006"
+    assert raw["name"] == describe(1006).name
+    assert raw["wasClean"] == "wasClean: false"
+    assert raw["explain"] == describe(1006).summary
+    assert guarded["code"] == "1011"
+    assert guarded["name"] == describe(1011).name
+    assert guarded["wasClean"] == "wasClean: true"
+    assert "Internal Error" in guarded["reason"]
+
+    # The live panel picks the guarded closes up without a reload.
+    page.wait_for_function(
+        "Number(document.getElementById('closes-total').textContent) >= 2", timeout=WAIT_MS
+    )
+    labels = page.locator("#closes-chart .chart__label").all_text_contents()
+    assert "1011" in labels
+
+    # Two more rows for the picture, checked too: return and mapped.
+    run_scenario(page, "return")
+    run_scenario(page, "mapped")
+    assert [shown(page, "return", side)["code"] for side in ("raw", "guarded")] == ["1006", "1000"]
+    assert [shown(page, "mapped", side)["code"] for side in ("raw", "guarded")] == ["1006", "1013"]
+
+    assert errors.messages == []
+    save_screenshot(page, SCREENSHOTS / "demo.png")
+    page.close()
+
+
+def test_korean_page_runs_the_crash_in_korean(server: Server, browser: Browser) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="ko-KR")
+    errors = PageErrors(page)
+    page.goto(server.http_url("/?lang=ko"))
+    assert page.locator("html").get_attribute("lang") == "ko"
+    run_scenario(page, "crash")
+    raw, guarded = shown(page, "crash", "raw"), shown(page, "crash", "guarded")
+    assert (raw["code"], raw["name"]) == ("1006", describe(1006, "ko").name)
+    assert (guarded["code"], guarded["name"]) == ("1011", describe(1011, "ko").name)
+    assert chrome("ko")["reason"] in guarded["reason"]
+    assert errors.messages == []
+    page.close()
+
+
+def save_screenshot(page: Page, path: Path) -> None:
+    """The top of the page, where the playground is: the picture the README shows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(path), full_page=False)
