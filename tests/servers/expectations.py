@@ -41,6 +41,8 @@ def client_text(view: ClientView) -> str:
     """What the client saw, in one line."""
     if view.http_status is not None:
         return f"HTTP {view.http_status}"
+    if view.handshake_failed == "unanswered":
+        return "handshake unanswered"
     if view.handshake_failed is not None:
         return "no HTTP response"
     if view.client_error is not None:

@@ -185,7 +185,7 @@ class Server:
                 return True
             if time.monotonic() >= deadline:
                 return False
-            time.sleep(0.02)
+            time.sleep(0.05)
 
     def wait_ready(self, *, ready_path: str | None = None, timeout: float = 20.0) -> None:
         """Poll until the server answers; raise :class:`ServerStartError` after ``timeout`` s.
