@@ -58,6 +58,8 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
+        # Other work on the machine meanwhile: the figures move with it.
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
 
@@ -93,10 +95,10 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
 
 
 def describe_machine(info: dict[str, Any]) -> str:
-    """One line: CPU, cores, Python."""
+    """One line: CPU, cores, Python, and how busy the machine was."""
     return (
         f"{info['cpu']}, {info['cores']} cores, {info['implementation']} {info['python']} "
-        f"({info['platform']})"
+        f"({info['platform']}), load average {info['load_average_1m']} at the start"
     )
 
 

@@ -5,11 +5,12 @@ Run from the repository root::
     python -m benchmarks.end_to_end            # 50 clients x 2,000 messages, 9 rounds
     python -m benchmarks.end_to_end --small    # the smoke run: 2 clients x 20 messages
 
-For each uvicorn WebSocket implementation (``websockets-sansio`` and ``wsproto``) two servers
-run on 127.0.0.1, one serving ``benchmarks.apps:bare`` and one ``benchmarks.apps:guarded``.
-In every round the client process (``benchmarks._client``, a process of its own) echoes
-``--messages`` messages on each of ``--clients`` concurrent connections against one server,
-then the other; the order alternates round by round. Reported: messages per second (echoes,
+For each uvicorn WebSocket implementation (``websockets-sansio`` and ``wsproto``), every round
+starts a fresh uvicorn on 127.0.0.1 serving ``benchmarks.apps:app``: the echo app bare on
+``/bare`` and guarded on ``/guarded``, in the same process (see ``benchmarks/apps.py`` for why).
+The client process (``benchmarks._client``, a process of its own) echoes ``--messages``
+messages on each of ``--clients`` concurrent connections to one path, then the other; the order
+alternates round by round. Reported: messages per second (echoes,
 timed from the moment every connection is open to the last echo) and the median of the
 per-round ratios guarded / bare; and the server process's CPU time (user + system, from
 /proc) per message, whose ratio bare / guarded is the throughput ratio a server that is the
@@ -33,13 +34,15 @@ from typing import Any
 from tests.support.servers import REPO_ROOT, Server, run_server
 
 from ._common import describe_machine, flush, machine, median, print_table, write_json
+from .apps import PATHS
 
 #: The target: the guarded server keeps at least 98 % of the bare server's throughput.
 TARGET_GUARDED_OVER_BARE = 0.98
 
 #: uvicorn's WebSocket implementations measured, as ``tests.support.servers`` names them.
 SERVER_KINDS = ("uvicorn-websockets-sansio", "uvicorn-wsproto")
-APPS = {"bare": "benchmarks.apps:bare", "guarded": "benchmarks.apps:guarded"}
+#: One app serving the echo app bare on /bare and guarded on /guarded.
+APP = "benchmarks.apps:app"
 
 
 _CLOCK_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
@@ -61,15 +64,21 @@ def pinned_cores() -> tuple[int, int] | None:
 
 
 def run_client(
-    server: Server, clients: int, messages: int, timeout: float, client_core: int | None
+    server: Server,
+    variant: str,
+    clients: int,
+    messages: int,
+    timeout: float,
+    client_core: int | None,
 ) -> dict[str, float]:
-    """One measurement: the client process against ``server``; its JSON result, plus the CPU
-    time the server spent meanwhile (``server_cpu_seconds``)."""
+    """One measurement: the client process against ``variant`` ("bare" or "guarded") on
+    ``server``; its JSON result, plus the CPU time the server spent meanwhile
+    (``server_cpu_seconds``)."""
     command = [
         sys.executable,
         "-m",
         "benchmarks._client",
-        server.ws_url("/echo"),
+        server.ws_url(PATHS[variant]),
         "--clients",
         str(clients),
         "--messages",
@@ -90,7 +99,7 @@ def run_client(
     )
     if completed.returncode != 0:
         raise RuntimeError(
-            f"the benchmark client failed against {server.kind} ({server.app}):\n"
+            f"the benchmark client failed against {variant} on {server.kind}:\n"
             f"{completed.stderr}\nserver output:\n{server.output()}"
         )
     result: dict[str, float] = json.loads(completed.stdout.strip().splitlines()[-1])
@@ -108,26 +117,22 @@ def measure_kind(
     """
     cores = pinned_cores() if pin else None
     client_core = cores[1] if cores else None
-    per_second: dict[str, list[float]] = {name: [] for name in APPS}
-    cpu_us: dict[str, list[float]] = {name: [] for name in APPS}
-    with (
-        run_server(kind, APPS["bare"]) as bare_server,
-        run_server(kind, APPS["guarded"]) as guarded_server,
-    ):
-        servers = {"bare": bare_server, "guarded": guarded_server}
-        if cores is not None:
-            for server in servers.values():
+    per_second: dict[str, list[float]] = {name: [] for name in PATHS}
+    cpu_us: dict[str, list[float]] = {name: [] for name in PATHS}
+    for round_number in range(rounds):
+        # A fresh server every round: what a process happens to be like (where its memory
+        # landed, ...) is shared by both variants within the round, and varies between rounds.
+        with run_server(kind, APP) as server:
+            if cores is not None:
                 os.sched_setaffinity(server.pid, {cores[0]})
-        # Warm-up, not counted: imports, first connections, the servers' caches.
-        for server in servers.values():
-            run_client(server, clients, max(1, messages // 10), timeout, client_core)
-        for round_number in range(rounds):
+            # Warm-up, not counted: first connections, the server's and the app's caches.
+            for name in PATHS:
+                run_client(server, name, clients, max(1, messages // 10), timeout, client_core)
             order = ("bare", "guarded") if round_number % 2 == 0 else ("guarded", "bare")
             for name in order:
-                result = run_client(servers[name], clients, messages, timeout, client_core)
+                result = run_client(server, name, clients, messages, timeout, client_core)
                 per_second[name].append(result["per_second"])
                 cpu_us[name].append(1e6 * result["server_cpu_seconds"] / result["messages"])
-        for server in servers.values():
             if "Traceback" in server.output():
                 raise RuntimeError(f"{kind} logged an error:\n{server.output()}")
     ratios = [
