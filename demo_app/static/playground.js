@@ -55,6 +55,12 @@
     });
   }
 
+  // The one-line explanation: the first sentence of the knowledge API's summary.
+  function firstSentence(text) {
+    const match = /^(.+?[.!?])(\s|$)/s.exec(text);
+    return match ? match[1] : text;
+  }
+
   function element(tag, className, text) {
     const node = document.createElement(tag);
     if (className) node.className = className;
@@ -95,7 +101,11 @@
     if (outcome.echoed !== null) body.append(element("p", "result__note", `${words.echoed}: “${outcome.echoed}”`));
     if (!outcome.opened) body.append(element("p", "result__note", words.not_opened));
     if (outcome.timedOut) body.append(element("p", "result__note", words.timeout));
-    if (description) body.append(element("p", "result__explain", description.summary));
+    if (description) {
+      const explain = element("p", "result__explain", firstSentence(description.summary));
+      explain.title = description.summary;
+      body.append(explain);
+    }
 
     const more = element("a", "result__more", words.more_about.replace("{code}", outcome.code));
     more.href = `${data.root}/codes/${outcome.code}?lang=${encodeURIComponent(data.lang)}`;

@@ -2,11 +2,13 @@
 
 The page runs the crash scenario both ways and must show what the browser's own CloseEvent
 says: 1006 and ``wasClean: false`` raw, 1011 "Internal Error" and ``wasClean: true`` guarded —
-with no JavaScript error on the way. The screenshot it saves is the one the README shows.
+with no JavaScript error on the way. The screenshots it saves (docs/img/demo.png, the
+playground; docs/img/demo-closes.png, the live panel) are the ones the README shows.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,6 +60,12 @@ class PageErrors:
         )
 
 
+def first_sentence(text: str) -> str:
+    """The one-line explanation the page shows: the summary's first sentence."""
+    match = re.match(r"(.+?[.!?])(\s|$)", text, re.DOTALL)
+    return match.group(1) if match else text
+
+
 def run_scenario(page: Page, scenario: str) -> None:
     """Click the scenario's Run button and wait until both sides show a result."""
     card = page.locator(f'.scenario[data-scenario="{scenario}"]')
@@ -99,7 +107,8 @@ def test_crash_shows_1006_raw_and_1011_guarded(server: Server, browser: Browser)
     assert raw["code"] == "1006"
     assert raw["name"] == describe(1006).name
     assert raw["wasClean"] == "wasClean: false"
-    assert raw["explain"] == describe(1006).summary
+    assert raw["explain"] == first_sentence(describe(1006).summary)
+    assert guarded["explain"] == first_sentence(describe(1011).summary)
     assert guarded["code"] == "1011"
     assert guarded["name"] == describe(1011).name
     assert guarded["wasClean"] == "wasClean: true"
@@ -120,6 +129,11 @@ def test_crash_shows_1006_raw_and_1011_guarded(server: Server, browser: Browser)
 
     assert errors.messages == []
     save_screenshot(page, SCREENSHOTS / "demo.png")
+    # The live panel, once it counted the four guarded closes above.
+    page.wait_for_function(
+        "Number(document.getElementById('closes-total').textContent) >= 4", timeout=WAIT_MS
+    )
+    page.locator("#closes").screenshot(path=str(SCREENSHOTS / "demo-closes.png"))
     page.close()
 
 
