@@ -7,6 +7,7 @@ so any difference a client sees between the two comes from the guard alone.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -30,7 +31,7 @@ class UpstreamTimeoutError(TimeoutError):
 
 
 #: The guarded mount's mapping: a timeout tells the client to try again later.
-EXCEPTION_CODES: Final = {TimeoutError: 1013}
+EXCEPTION_CODES: Final[Mapping[type[BaseException], int]] = {TimeoutError: 1013}
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,7 @@ def test_guarded_crash_is_still_logged_and_recorded(server: Server) -> None:
     mark = server.mark()
     assert observe(server.ws_url("/guarded/ws/crash")) == Wire(close=(1011, "Internal Error"))
     # The guard re-raises, so the server logs the handler's exception as before...
-    assert server.wait_for_output("the crash scenario raised after accept", since=mark)
+    assert server.wait_for_output("the crash scenario raised after accept", since=mark, timeout=10)
     # ...and on_close fed /api/closes and /metrics.
     with urllib.request.urlopen(server.http_url("/api/closes"), timeout=5) as response:
         snapshot = json.load(response)
