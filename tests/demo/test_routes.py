@@ -106,8 +106,11 @@ def test_home_page_shows_every_code_and_band_from_the_knowledge_api(
         assert html(chrome(lang)[heading]) in page
 
 
-def test_korean_home_page_has_no_english_chrome(client: TestClient) -> None:
-    page = client.get("/?lang=ko").text
+@pytest.mark.parametrize(
+    "path", ["/?lang=ko", "/codes/1006?lang=ko", "/compare/1006/1011?lang=ko", "/codes/x?lang=ko"]
+)
+def test_korean_pages_have_no_english_chrome(client: TestClient, path: str) -> None:
+    page = client.get(path).text
     # What a reader sees or hears: text between tags, and the labels read out to screen readers.
     visible = re.sub(r"<script.*?</script>|<[^>]*>", " ", page, flags=re.DOTALL) + " ".join(
         re.findall(r'aria-label="([^"]*)"', page)
@@ -118,9 +121,14 @@ def test_korean_home_page_has_no_english_chrome(client: TestClient) -> None:
             continue  # the same in both (JSON, CloseGuardMiddleware) or a template
         as_a_word = rf"(?<!\w){re.escape(html(text))}(?!\w)"
         assert not re.search(as_a_word, visible), f"English chrome {key!r} on the Korean page"
-    for key, text in korean.items():
-        if "{" not in text and key.startswith(("playground", "closes", "reference", "run_all")):
-            assert html(text) in page
+    for key in (
+        "playground",
+        "closes",
+        "reference",
+        "api_docs",
+        "back" if path != "/?lang=ko" else "run_all",
+    ):
+        assert html(korean[key]) in page
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
