@@ -3,7 +3,7 @@
 ``ci`` (the default): 2,000 examples per property, derandomized so every CI run draws the same
 examples. ``thorough``: 100,000 examples per property, freshly random; pick it with
 ``HYPOTHESIS_PROFILE=thorough``. The profile applies to this package's properties only (see
-:data:`tests.robustness.scripts.PROFILE`), never to the rest of the suite.
+:func:`tests.robustness.scripts.profile`), never to the rest of the suite.
 """
 
 from __future__ import annotations
