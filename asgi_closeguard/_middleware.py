@@ -196,7 +196,14 @@ class CloseGuardMiddleware:
                     logger.debug("dropped a second websocket.close on %s", scope.get("path"))
                     return
                 raise refuse(kind)
-            if kind == "websocket.close":
+            if kind == "websocket.close" and denial_open:
+                # The handshake is being answered with HTTP: no close frame can follow (uvicorn
+                # raises on one), and the client is still reading the response. End that
+                # response instead, so the client gets it whole and nothing follows the close.
+                closed_by = "app"
+                ended = _disconnect(_NORMAL_CLOSURE, "")
+                await finish_denial()
+            elif kind == "websocket.close":
                 close_code, close_reason, replaced = self._outgoing_close(message)
                 closed = True
                 closed_by = "app"
@@ -217,7 +224,9 @@ class CloseGuardMiddleware:
                 accepted = True
             elif kind == "websocket.http.response.start":
                 http_status = message.get("status")
-                denial_open = True
+                # After accept there is no handshake left to answer: the server refuses the
+                # message, and the guard still owes the WebSocket its close.
+                denial_open = not accepted
                 await send(message)
             elif kind == "websocket.http.response.body":
                 await send(message)

@@ -167,6 +167,9 @@ steps = st.one_of(
     st.tuples(st.just("close"), codes, reasons),
     st.just(("receive",)),
     st.tuples(st.just("raise"), exceptions),
+    # The denial-response extension: an HTTP answer to the handshake, possibly in chunks.
+    st.tuples(st.just("deny-start"), st.sampled_from([401, 403, 429])),
+    st.tuples(st.just("deny-body"), st.booleans()),
 )
 
 
@@ -314,6 +317,7 @@ class _Model:
         self.closed = False
         self.closed_by: str | None = None
         self.ended: Message | None = None
+        self.denial_open = False  # a denial response started and its last body is not out
         self.expected: list[tuple[str, Any]] = []
         self.mismatches: list[str] = []
 
@@ -346,9 +350,41 @@ class _Model:
         self.expected.append(("same", message))
         return None
 
+    def deny_start(self, message: Message) -> BaseException | type[BaseException] | None:
+        if self.closed:
+            return WebSocketClosedError
+        self.denial_open = not self.accepted  # after accept, the WebSocket still needs its close
+        if self.server_fails():
+            return self.peer.send_error
+        self.expected.append(("same", message))
+        return None
+
+    def deny_body(self, message: Message) -> BaseException | type[BaseException] | None:
+        if self.closed:
+            return WebSocketClosedError
+        if self.server_fails():
+            return self.peer.send_error
+        self.expected.append(("same", message))
+        if not message["more_body"]:
+            self.denial_open = False
+            self.closed, self.closed_by = True, "app"
+            self.ended = {"type": "websocket.disconnect", "code": 1000, "reason": ""}
+        return None
+
+    def finish_denial(self) -> None:
+        self.denial_open = False
+        self.closed = True
+        self.deliver("equal", {"type": "websocket.http.response.body", "body": b""})
+
     def close(self, code: object, reason: object) -> BaseException | type[BaseException] | None:
         if self.closed:
             return None  # a second close is dropped
+        if self.denial_open:
+            # The handshake is being answered with HTTP: the guard ends that response instead.
+            self.closed_by = "app"
+            self.ended = {"type": "websocket.disconnect", "code": 1000, "reason": ""}
+            self.finish_denial()
+            return None
         asked = None if code is MISSING else code
         if asked is not None and not _sendable(asked) and self.script.options["strict"]:
             return ForbiddenCloseCodeError
@@ -396,12 +432,17 @@ class _Model:
     def finish(self, escaped: BaseException | None) -> tuple[BaseException | None, int | None]:
         """What must follow the app's end; returns (what must escape, the crash close code)."""
         if escaped is None:
-            if not self.closed:
+            if self.denial_open:
+                self.finish_denial()
+            elif not self.closed:
                 self.deliver_close(1000, "")
             return None, None
         if not isinstance(escaped, Exception):
             return escaped, None  # BaseException: nothing more is sent
         if not self.accepted:
+            if self.denial_open:
+                self.finish_denial()
+                return escaped, None
             answers_500 = not self.closed and self.peer.extensions is not None
             if answers_500 and self.deliver("denial-start", 500):
                 self.deliver("denial-body", b"Internal Server Error")
@@ -499,6 +540,20 @@ async def play(script: Script, peer: Peer, *, time_limit: float = 60.0) -> Playe
                 elif name == "send":
                     message = {"type": "websocket.send", "text": step[1]}
                     expected = model.send(message)
+                elif name == "deny-start":
+                    message = {
+                        "type": "websocket.http.response.start",
+                        "status": step[1],
+                        "headers": [],
+                    }
+                    expected = model.deny_start(message)
+                elif name == "deny-body":
+                    message = {
+                        "type": "websocket.http.response.body",
+                        "body": b"no",
+                        "more_body": step[1],
+                    }
+                    expected = model.deny_body(message)
                 else:
                     message = {"type": "websocket.close"}
                     if step[1] is not MISSING:

@@ -78,3 +78,37 @@ async def test_exposing_the_text_of_an_exception_whose_str_fails() -> None:
     outcome = await run(CloseGuardMiddleware(accept_then_raise(error), expose_exception_text=True))
     assert outcome.exception is error
     assert outcome.server.only_close() == (1011, "UnprintableError")
+
+
+DENIAL_START: Message = {"type": "websocket.http.response.start", "status": 401, "headers": []}
+
+
+async def test_a_close_during_a_denial_response_ends_the_response_instead() -> None:
+    # A close sent while a denial response was still open went out, and the guard then finished
+    # the response after it: a message after the close, and a record saying 403 for a 401.
+    records: list[CloseRecord] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send(DENIAL_START)
+        await send({"type": "websocket.close", "code": 1000})
+
+    outcome = await run(CloseGuardMiddleware(app, on_close=records.append))
+    assert outcome.server.sent == [
+        DENIAL_START,
+        {"type": "websocket.http.response.body", "body": b""},
+    ]
+    assert (records[0].http_status, records[0].closed_by) == (401, "app")
+
+
+async def test_a_denial_start_after_accept_does_not_cost_the_websocket_its_close() -> None:
+    # After accept, a stray denial start made the guard "finish the denial" on return instead of
+    # closing: the client's WebSocket got no close frame.
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send(ACCEPT)
+        await send(DENIAL_START)  # a server refuses this after accept; this one lets it through
+
+    outcome = await run(CloseGuardMiddleware(app))
+    assert outcome.server.sent[-1] == {"type": "websocket.close", "code": 1000, "reason": ""}
+    assert outcome.server.only_close() == (1000, "")
