@@ -40,7 +40,8 @@ def server_for(started: Started, kind: str) -> Server:
     return server
 
 
-async def _observe_all(servers: dict[str, Server]) -> dict[str, dict[tuple[str, Side], Outcome]]:
+async def observe_all(servers: dict[str, Server]) -> dict[str, dict[tuple[str, Side], Outcome]]:
+    """Every scenario, raw and guarded, on every server in ``servers``."""
     results = await asyncio.gather(*(observe(server) for server in servers.values()))
     return {kind: dict(result) for kind, result in zip(servers, results, strict=True)}
 
@@ -48,7 +49,7 @@ async def _observe_all(servers: dict[str, Server]) -> dict[str, dict[tuple[str, 
 @pytest.fixture(scope="session")
 def observations(started_servers: Started) -> dict[str, dict[tuple[str, Side], Outcome]]:
     """Every scenario, raw and guarded, on every server that started."""
-    return asyncio.run(_observe_all(running(started_servers)))
+    return asyncio.run(observe_all(running(started_servers)))
 
 
 @pytest.fixture(scope="session")

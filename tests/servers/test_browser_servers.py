@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from tests.servers.browser_checks import BROWSER_CONTRACT, BROWSER_SCENARIOS
+from tests.servers.browser_checks import BROWSER_CONTRACT, BROWSER_SCENARIOS, observe_browser
 from tests.servers.conftest import Started, server_for
+from tests.servers.observe import CONFIRMATIONS
 from tests.servers.report import BrowserObservations
 from tests.support.servers import SERVER_KINDS
 
@@ -17,5 +20,10 @@ pytestmark = [pytest.mark.server, pytest.mark.browser]
 def test_close_event_code_in_chromium(
     kind: str, scenario: str, started_servers: Started, browser_observations: BrowserObservations
 ) -> None:
-    server_for(started_servers, kind)
-    assert browser_observations[(kind, scenario, "guarded")] == BROWSER_CONTRACT[scenario]
+    server = server_for(started_servers, kind)
+    attempts = [browser_observations[(kind, scenario, "guarded")]]
+    while attempts[-1] != BROWSER_CONTRACT[scenario] and len(attempts) <= CONFIRMATIONS:
+        # Look again before failing (see observe.CONFIRMATIONS).
+        again = asyncio.run(observe_browser({kind: server}))
+        attempts.append(again[(kind, scenario, "guarded")])
+    assert attempts[-1] == BROWSER_CONTRACT[scenario], f"every attempt: {attempts}"

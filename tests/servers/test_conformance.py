@@ -9,18 +9,30 @@ middleware can change), which must read exactly as documented. The raw side is r
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.servers.apps import SECRET
-from tests.servers.conftest import Started, server_for
+from tests.servers.browser_checks import observe_browser
+from tests.servers.conftest import Started, observe_all, server_for
 from tests.servers.expectations import CONTRACT, DEVIATIONS, expected, observed
-from tests.servers.observe import SCENARIO_IDS, SIDES, Outcome, Side
+from tests.servers.observe import (
+    CONFIRMATIONS,
+    SCENARIO_IDS,
+    SCENARIOS,
+    SIDES,
+    Outcome,
+    Side,
+    observe_one,
+)
 from tests.servers.report import REGENERATE, BrowserObservations, render, stale_diff
 from tests.support.servers import SERVER_KINDS
 
 pytestmark = pytest.mark.server
 
 Observations = dict[str, dict[tuple[str, Side], Outcome]]
+SCENARIOS_BY_ID = {scenario.id: scenario for scenario in SCENARIOS}
 
 
 def outcome_of(
@@ -36,9 +48,15 @@ def test_guarded_outcome_is_the_contract(
     kind: str, scenario: str, started_servers: Started, observations: Observations
 ) -> None:
     outcome = outcome_of(started_servers, observations, kind, scenario, "guarded")
+    want = expected(kind, scenario)
+    attempts = [observed(outcome)]
+    row = SCENARIOS_BY_ID[scenario]
+    while attempts[-1] != want and len(attempts) <= CONFIRMATIONS:
+        again = asyncio.run(observe_one(server_for(started_servers, kind), row, "guarded"))
+        attempts.append(observed(again))
     deviation = DEVIATIONS.get((kind, scenario))
     why = f" ({deviation.category}: {', '.join(deviation.notes)})" if deviation else ""
-    assert observed(outcome) == expected(kind, scenario), f"{kind} / {scenario}{why}"
+    assert attempts[-1] == want, f"{kind} / {scenario}{why}; every attempt: {attempts}"
 
 
 @pytest.mark.parametrize("kind", SERVER_KINDS)
@@ -90,9 +108,16 @@ def test_docs_servers_md_matches_what_the_servers_did(
     observations: Observations,
     browser_observations: BrowserObservations,
 ) -> None:
-    for kind in SERVER_KINDS:
-        server_for(started_servers, kind)
-    diff = stale_diff(render(observations, browser_observations))
+    servers = {kind: server_for(started_servers, kind) for kind in SERVER_KINDS}
+    renders = [render(observations, browser_observations)]
+    diff = stale_diff(renders)
+    for _ in range(CONFIRMATIONS):
+        if not diff:
+            break
+        # Look again before calling the page stale (see CONFIRMATIONS).
+        again = asyncio.run(observe_all(servers))
+        renders.append(render(again, asyncio.run(observe_browser(servers))))
+        diff = stale_diff(renders)
     assert not diff, (
         f"docs/servers.md no longer matches the servers; regenerate it with `{REGENERATE}`\n" + diff
     )
