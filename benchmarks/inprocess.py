@@ -23,7 +23,9 @@ interleaved rounds, the order rotated every round:
 The in-memory server never blocks, so the app's coroutine is driven with a single
 ``coro.send(None)``: no event loop, no scheduler, nothing in the timing but the app, the
 middleware and two trivial server coroutines. The report gives the median ns per message
-(one echo: a receive and a send), and the median of the per-round ratios guard / floor.
+(one echo: a receive and a send), and the median of the per-round ratios guard / floor, on the
+wall clock (``time.perf_counter_ns``) and in the thread's CPU time (``time.thread_time_ns``),
+which does not count the moments other processes had the core.
 """
 
 from __future__ import annotations
@@ -194,13 +196,29 @@ def drive(coro: Coroutine[Any, Any, None]) -> None:
     raise RuntimeError("the app suspended: the in-memory server never blocks")
 
 
-def time_one_connection(app: ASGIApp, messages: int) -> int:
-    """Nanoseconds for one connection of ``messages`` echoed messages through ``app``."""
+def time_one_connection(app: ASGIApp, messages: int) -> tuple[int, int]:
+    """Nanoseconds for one connection of ``messages`` echoed messages through ``app``: on the
+    wall clock, and in CPU time of this thread (which does not count the time other processes
+    had the core: on a busy machine it moves much less)."""
     receive, send = in_memory_server(messages)
     coro = as_coroutine(app(new_scope(), receive, send))
-    started = time.perf_counter_ns()
+    wall, cpu = time.perf_counter_ns(), time.thread_time_ns()
     drive(coro)
-    return time.perf_counter_ns() - started
+    return time.perf_counter_ns() - wall, time.thread_time_ns() - cpu
+
+
+def _ratios(per_message: dict[str, list[float]]) -> dict[str, float]:
+    """Median of the per-round ratios of every variant to the floor (and guard/floor-async)."""
+    pairs = [(name, "floor") for name in per_message if name != "floor"]
+    pairs.append(("guard", "floor-async"))
+    return {
+        f"{name}/{base}": median(
+            [value / reference for value, reference in zip(values, per_message[base], strict=True)]
+        )
+        for name, base in pairs
+        if base in per_message and name in per_message
+        for values in (per_message[name],)
+    }
 
 
 def run(messages: int, rounds: int, variants: list[str]) -> dict[str, Any]:
@@ -208,11 +226,14 @@ def run(messages: int, rounds: int, variants: list[str]) -> dict[str, Any]:
     apps = {name: VARIANTS[name](echo_app) for name in variants}
     for app in apps.values():  # warm-up: caches, specialised bytecode, allocator arenas
         time_one_connection(app, min(messages, 10_000))
-    per_message: dict[str, list[float]] = {name: [] for name in variants}
+    wall: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
     for round_number in range(rounds):
         for name in rotated(variants, round_number):
             gc.collect()
-            per_message[name].append(time_one_connection(apps[name], messages) / messages)
+            wall_ns, cpu_ns = time_one_connection(apps[name], messages)
+            wall[name].append(wall_ns / messages)
+            cpu[name].append(cpu_ns / messages)
     report: dict[str, Any] = {
         "benchmark": "inprocess",
         "machine": machine(),
@@ -220,32 +241,24 @@ def run(messages: int, rounds: int, variants: list[str]) -> dict[str, Any]:
         "rounds": rounds,
         "variants": {
             name: {
-                "median_ns_per_message": median(values),
-                "min_ns_per_message": min(values),
-                "max_ns_per_message": max(values),
-                "ns_per_message": values,
+                "median_ns_per_message": median(wall[name]),
+                "min_ns_per_message": min(wall[name]),
+                "max_ns_per_message": max(wall[name]),
+                "ns_per_message": wall[name],
+                "cpu_median_ns_per_message": median(cpu[name]),
+                "cpu_ns_per_message": cpu[name],
             }
-            for name, values in per_message.items()
+            for name in variants
         },
-        "ratios": {},
+        "ratios": _ratios(wall),
+        "cpu_ratios": _ratios(cpu),
     }
-    if "floor" in per_message:
-        floor = per_message["floor"]
-        for name, values in per_message.items():
-            if name != "floor":
-                ratios = [value / base for value, base in zip(values, floor, strict=True)]
-                report["ratios"][f"{name}/floor"] = median(ratios)
-    if "guard" in per_message and "floor-async" in per_message:
-        ratios = [
-            value / base
-            for value, base in zip(per_message["guard"], per_message["floor-async"], strict=True)
-        ]
-        report["ratios"]["guard/floor-async"] = median(ratios)
-    if "guard" in per_message and "floor" in per_message:
-        ratio = report["ratios"]["guard/floor"]
+    if "guard/floor" in report["ratios"]:
+        # Met only if met on both clocks: on a busy machine one of them can flatter the guard.
+        worst = max(report["ratios"]["guard/floor"], report["cpu_ratios"]["guard/floor"])
         report["target"] = {
             "guard/floor": TARGET_GUARD_OVER_FLOOR,
-            "met": ratio <= TARGET_GUARD_OVER_FLOOR,
+            "met": worst <= TARGET_GUARD_OVER_FLOOR,
         }
     return report
 
@@ -260,30 +273,46 @@ def print_report(report: dict[str, Any]) -> None:
     rows = []
     for name, figures in variants.items():
         over_bare = f"{figures['median_ns_per_message'] - bare:+.0f}" if bare is not None else "n/a"
-        ratio = report["ratios"].get(f"{name}/floor", 1.0 if name == "floor" else None)
+        ratios = [
+            table.get(f"{name}/floor", 1.0 if name == "floor" else None)
+            for table in (report["ratios"], report["cpu_ratios"])
+        ]
         rows.append(
             (
                 name,
                 f"{figures['median_ns_per_message']:.0f}",
                 f"{figures['min_ns_per_message']:.0f}",
                 over_bare,
-                "n/a" if ratio is None else f"{ratio:.3f}",
+                *("n/a" if ratio is None else f"{ratio:.3f}" for ratio in ratios),
+                f"{figures['cpu_median_ns_per_message']:.0f}",
             )
         )
     print_table(
-        ("variant", "median ns/message", "min ns/message", "ns over bare", "median ratio to floor"),
+        (
+            "variant",
+            "median ns/message",
+            "min ns/message",
+            "ns over bare",
+            "median ratio to floor",
+            "same, CPU time",
+            "median CPU ns/message",
+        ),
         rows,
     )
+    print()
     target = report.get("target")
     if target is not None:
-        print()
         verdict = "met" if target["met"] else "NOT met"
         print(
             f"guard/floor = {report['ratios']['guard/floor']:.3f} "
-            f"(target <= {target['guard/floor']:.2f}: {verdict})"
+            f"(CPU time: {report['cpu_ratios']['guard/floor']:.3f}; "
+            f"target <= {target['guard/floor']:.2f}: {verdict})"
         )
     if "guard/floor-async" in report["ratios"]:
-        print(f"guard/floor-async = {report['ratios']['guard/floor-async']:.3f}")
+        print(
+            f"guard/floor-async = {report['ratios']['guard/floor-async']:.3f} "
+            f"(CPU time: {report['cpu_ratios']['guard/floor-async']:.3f})"
+        )
     flush()
 
 

@@ -50,13 +50,15 @@ def test_inprocess_benchmark_reports_every_variant(tmp_path: Path) -> None:
     for figures in report["variants"].values():
         assert len(figures["ns_per_message"]) == report["rounds"] == 3
         assert figures["median_ns_per_message"] > 0
-    assert set(report["ratios"]) == {
+        assert len(figures["cpu_ns_per_message"]) == 3
+    ratios = {
         "bare/floor",
         "floor-async/floor",
         "guard/floor",
         "guard/floor-async",
         "starlette/floor",
     }
+    assert set(report["ratios"]) == set(report["cpu_ratios"]) == ratios
     assert set(report["target"]) == {"guard/floor", "met"}
     assert {"cpu", "cores", "python"} <= set(report["machine"])
 
