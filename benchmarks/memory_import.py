@@ -19,8 +19,10 @@ Three measurements:
 ``import time``
     ``python -X importtime -c "import asgi_closeguard"`` in fresh interpreters: the median
     cumulative time of ``asgi_closeguard``, cold (nothing imported before) and in a process that
-    already imported uvicorn and Starlette (what a server process pays); plus the list of modules
-    the import brings in, which must hold no framework.
+    already imported uvicorn and Starlette (what a server process pays); the same imports timed
+    in CPU time (``time.process_time``, without ``-X importtime``); where the time goes; and the
+    list of modules the import brings in, which must hold no framework. Bytecode is cached (in
+    a directory of its own under the system's temporary directory), as for an installed package.
 """
 
 from __future__ import annotations
@@ -244,6 +246,20 @@ def import_time_ms(prelude: str = "") -> float:
     return float(tree[-1]["cumulative_ms"]) if tree else 0.0
 
 
+def import_cpu_ms(prelude: str = "") -> float:
+    """CPU time (``time.process_time``) that ``import asgi_closeguard`` takes in a fresh
+    interpreter, in milliseconds, without ``-X importtime``: unlike the wall clock, it does not
+    count moments when other processes had the core."""
+    code = (
+        f"{prelude}\n"
+        "import time\n"
+        "started = time.process_time()\n"
+        "import asgi_closeguard\n"
+        "print(1000 * (time.process_time() - started))"
+    )
+    return float(_python(code).stdout.strip())
+
+
 def modules_imported() -> list[str]:
     """The modules that ``import asgi_closeguard`` adds to a fresh interpreter."""
     code = (
@@ -276,9 +292,12 @@ def run(connections: int, messages: int, imports: int) -> dict[str, Any]:
     import_time_ms("")  # warm-up: compiles the bytecode once, fills the OS's file cache
     import_time_ms(SERVER_PRELUDE)
     cold = [import_time_ms("") for _ in range(imports)]
+    in_server = [import_time_ms(SERVER_PRELUDE) for _ in range(imports)]
+    cold_cpu = [import_cpu_ms("") for _ in range(imports)]
+    in_server_cpu = [import_cpu_ms(SERVER_PRELUDE) for _ in range(imports)]
     # Where the time goes: the package's own modules and what each imports first.
     breakdown = [entry for entry in import_tree("") if entry["depth"] <= 2]
-    in_server = [import_time_ms(SERVER_PRELUDE) for _ in range(imports)]
+    in_server_breakdown = [entry for entry in import_tree(SERVER_PRELUDE) if entry["depth"] <= 2]
     modules = modules_imported()
     frameworks = frameworks_among(modules)
     guard_bytes = memory["guard"] - memory["bare"]
@@ -295,14 +314,17 @@ def run(connections: int, messages: int, imports: int) -> dict[str, Any]:
         "import_ms": {
             "cold": {"median": median(cold), "runs": cold},
             "in_server_process": {"median": median(in_server), "runs": in_server},
+            "cold_cpu": {"median": median(cold_cpu), "runs": cold_cpu},
+            "in_server_process_cpu": {"median": median(in_server_cpu), "runs": in_server_cpu},
             "cold_breakdown": breakdown,
+            "in_server_process_breakdown": in_server_breakdown,
         },
         "modules_imported": modules,
         "frameworks_imported": frameworks,
         "targets": {
             # A message that left anything behind would grow memory by >= 1 block per message.
             "no_allocation_per_message": growth < messages,
-            "import_under_10ms": median(cold) < TARGET_IMPORT_MS,
+            "import_under_10ms": max(median(cold), median(cold_cpu)) < TARGET_IMPORT_MS,
             "no_framework_imported": not frameworks,
         },
     }
@@ -342,26 +364,38 @@ def print_report(report: dict[str, Any]) -> None:
     print()
     import_ms = report["import_ms"]
     print_table(
-        ("import asgi_closeguard", "median ms"),
-        [
-            ("cold interpreter", f"{import_ms['cold']['median']:.1f}"),
-            ("after uvicorn and Starlette", f"{import_ms['in_server_process']['median']:.1f}"),
-        ],
-    )
-    print()
-    print("Where a cold import spends its time (one run; a module's children are listed above it):")
-    print()
-    print_table(
-        ("module", "cumulative ms", "self ms"),
+        ("import asgi_closeguard", "median ms (-X importtime)", "median CPU ms"),
         [
             (
-                "· " * entry["depth"] + entry["module"],
-                f"{entry['cumulative_ms']:.1f}",
-                f"{entry['self_ms']:.1f}",
-            )
-            for entry in import_ms["cold_breakdown"]
+                "cold interpreter",
+                f"{import_ms['cold']['median']:.1f}",
+                f"{import_ms['cold_cpu']['median']:.1f}",
+            ),
+            (
+                "after uvicorn and Starlette",
+                f"{import_ms['in_server_process']['median']:.1f}",
+                f"{import_ms['in_server_process_cpu']['median']:.1f}",
+            ),
         ],
     )
+    for title, key in (
+        ("a cold import", "cold_breakdown"),
+        ("an import after uvicorn and Starlette", "in_server_process_breakdown"),
+    ):
+        print()
+        print(f"Where {title} spends its time (one run; a module's imports are listed above it):")
+        print()
+        print_table(
+            ("module", "cumulative ms", "self ms"),
+            [
+                (
+                    "· " * entry["depth"] + entry["module"],
+                    f"{entry['cumulative_ms']:.1f}",
+                    f"{entry['self_ms']:.1f}",
+                )
+                for entry in import_ms[key]
+            ],
+        )
     print()
     frameworks = report["frameworks_imported"]
     print(
