@@ -6,8 +6,8 @@ Every server kind serves :data:`app`, which holds the same scenarios twice:
 * ``/guarded/<scenario>``: the same app behind ``CloseGuardMiddleware``, mapping
   ``TimeoutError`` to 1013.
 
-The router sits outside the guard and only rewrites nothing but routing, so both sides see the
-server's own ``receive`` and ``send``.
+The router sits outside the guard and only picks the side by path: both sides get the
+server's own ``receive`` and ``send``, untouched.
 
 WebSocket scenarios (``?t=<token>`` names the run; the app stores what it observed under it):
 

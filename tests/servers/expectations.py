@@ -191,8 +191,10 @@ NOTES: dict[str, str] = {
     "daphne-refuses": (
         "daphne 4.2.3 sends only 1000 and 3000-4999 (autobahn's `sendClose` raises for any "
         "other code and the socket then stays open for daphne's 24-hour `websocket_timeout`). "
-        "For an app's close the guard falls back to 1000; for an exception it re-raises, and "
-        "daphne closes with its own 1011 — for a mapped code such as 1013 too."
+        "For an app's close the guard falls back to 1000 (and logs a warning); for an "
+        "exception it re-raises, and daphne closes with its own 1011 — for a mapped code such "
+        "as 1013 too. With `reraise=False` no exception reaches daphne, so the guard falls "
+        "back to 1000 there as well."
     ),
     "daphne-app-reason": (
         "daphne 4.2.3 never sends the app's close reason: `serverClose` passes only the code to "
