@@ -185,8 +185,10 @@ _BEYOND = """\
   before the close frame reached it, or its own close reply — lands on a closed socket, the
   kernel answers with a reset, and a reset that reaches Chromium before it has read the close
   frame discards it: `CloseEvent.code` is 1006, `wasClean` false. The reason plays no part; a
-  message in flight does (on loopback about one close in thirty with a message in flight, none
-  without). No middleware can fix it: ASGI offers no way to send a close frame on granian
+  message in flight does: on loopback, from a few closes in a hundred to one in four (the more
+  loaded the machine, the more often) with a message in flight, none without;
+  `python -m tests.servers.race` measures it. No middleware can fix it: ASGI offers no way to
+  send a close frame on granian
   without granian dropping the connection, and holding the app's coroutine open until the
   client's close arrives (tried, bounded in time) changes nothing, because granian has already
   closed the socket by then.
@@ -195,10 +197,11 @@ _BEYOND = """\
   (`dropConnection(abort=True)`). The code and reason still arrive; only `wasClean` is wrong.
 - **hypercorn: an app that closes and returns at once can race the browser.** hypercorn ends
   the connection when the app's coroutine returns; a message the browser sent before it saw
-  the close frame then meets a closed socket, and occasionally Chromium reports 1006 (measured:
-  2 closes in 40 with five messages in flight; never with the python client). Holding the app's
-  coroutine until the client's close frame has arrived, bounded in time, removed it in the same
-  measurement (0 in 40); the guard does not do that yet.
+  the close frame then meets a closed socket, and now and then Chromium reports 1006 (with five
+  messages in flight: from 2 to 5 closes in 40, raw or guarded; never with the python client;
+  `python -m tests.servers.race hypercorn`). Holding the app's coroutine until the client's
+  close frame has arrived, bounded in time, removed it in a measurement of the same kind
+  (0 in 40); the guard does not do that yet.
 """
 
 
