@@ -28,9 +28,9 @@ async def echo(websocket: WebSocket) -> None:
 
 
 @app.websocket("/crash")
-async def crash(websocket: WebSocket) -> None:
+async def crash(websocket: WebSocket, tag: str = "") -> None:
     await websocket.accept()
-    raise RuntimeError("secret: do not show the client")
+    raise RuntimeError(f"secret: do not show the client {tag}")
 
 
 @app.websocket("/crash-before-accept")
