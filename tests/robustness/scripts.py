@@ -126,6 +126,7 @@ reasons = st.one_of(
     st.none(),
     st.text(_any_character, max_size=200),
     st.text(st.sampled_from("aé😀"), min_size=30, max_size=200),  # long, multi-byte
+    st.text(st.sampled_from("a€😀\ud800"), min_size=200, max_size=4000),  # far too long
     st.binary(max_size=200),
     st.lists(_json_leaf, max_size=6),
     st.dictionaries(st.text(max_size=6), _json_leaf, max_size=6),
