@@ -64,9 +64,14 @@ def test_inprocess_benchmark_reports_every_variant(tmp_path: Path) -> None:
 
 
 @pytest.mark.server
-def test_end_to_end_benchmark_reports_both_uvicorn_implementations(tmp_path: Path) -> None:
-    output, report = run_benchmark("end_to_end", tmp_path / "end_to_end.json")
+def test_end_to_end_benchmark_reports_every_variant_on_both_uvicorn_implementations(
+    tmp_path: Path,
+) -> None:
+    output, report = run_benchmark(
+        "end_to_end", tmp_path / "end_to_end.json", "--variants", "floor,floor-async"
+    )
     assert output.startswith("# End to end: 2 clients x 20 messages")
+    assert report["variants"] == ["bare", "floor", "floor-async", "guarded"]
     assert [figures["server"] for figures in report["servers"]] == [
         "uvicorn-websockets-sansio",
         "uvicorn-wsproto",
@@ -78,6 +83,9 @@ def test_end_to_end_benchmark_reports_both_uvicorn_implementations(tmp_path: Pat
             assert figures[variant]["median_per_second"] > 0
         assert figures["median_ratio"] > 0
         assert isinstance(figures["target_met"], bool)
+        assert set(figures["others"]) == {"floor", "floor-async"}
+        for variant in ("floor", "floor-async"):
+            assert len(figures[variant]["per_second"]) == 1
 
 
 def test_memory_and_import_benchmark_reports_every_figure(tmp_path: Path) -> None:
