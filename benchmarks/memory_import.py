@@ -12,10 +12,10 @@ Three measurements:
     waiting for the client's next message; tracemalloc gives the bytes they hold, bare and
     guarded. The difference, per connection, is what the guard keeps for one open connection.
 ``allocations per message``
-    tracemalloc over the hot loop of one connection: after ``--messages`` warm-up messages the
-    traced memory is read again after ``--messages`` more and after ``2 x --messages``; the
-    growth between the last two readings, per message, must be zero (a pass-through message
-    leaves nothing behind).
+    tracemalloc over the hot loop of one connection: the traced memory is read after
+    ``--messages`` messages (the warm-up), after twice and after three times as many; the growth
+    between the last two readings, per message, must be zero (a pass-through message leaves
+    nothing behind).
 ``import time``
     ``python -X importtime -c "import asgi_closeguard"`` in fresh interpreters: the median
     cumulative time of ``asgi_closeguard``, cold (nothing imported before) and in a process that
@@ -345,10 +345,16 @@ def print_report(report: dict[str, Any]) -> None:
         ],
     )
     print()
-    print(f"## Hot loop ({report['messages']:,} messages after {report['messages']:,} of warm-up)")
+    first, second, third = (n * report["messages"] for n in (1, 2, 3))
+    print(f"## Hot loop (traced memory after {first:,}, {second:,} and {third:,} messages)")
     print()
     print_table(
-        ("variant", "growth during warm-up (bytes)", "growth after (bytes)", "per message"),
+        (
+            "variant",
+            f"growth {first:,} to {second:,} (bytes)",
+            f"growth {second:,} to {third:,} (bytes)",
+            "per message",
+        ),
         [
             (
                 name,
