@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from ._codes import CloseCode, is_sendable, replacement_code, why_not_sendable
@@ -67,6 +68,10 @@ class CloseGuardMiddleware:
             ``asgi_closeguard`` logger instead. An exception before accept is always re-raised.
         expose_exception_text: put ``"ExceptionType: message"`` in the close reason sent for an
             exception. Off by default: an exception's text can carry secrets and internals.
+        close_timeout: once a close frame went out (the app's or the guard's), how many seconds
+            the guard waits, at most, for the client's close before the app's call ends, so the
+            closing handshake completes before the server drops the TCP connection. 0 does not
+            wait.
     """
 
     def __init__(
@@ -78,6 +83,7 @@ class CloseGuardMiddleware:
         strict: bool = False,
         reraise: bool = True,
         expose_exception_text: bool = False,
+        close_timeout: float = 1.0,
     ) -> None:
         self.app = app
         self.exception_closes = _validate_exception_codes(exception_codes)
@@ -96,6 +102,15 @@ class CloseGuardMiddleware:
         self.strict = strict
         self.reraise = reraise
         self.expose_exception_text = expose_exception_text
+        if (
+            isinstance(close_timeout, bool)
+            or not isinstance(close_timeout, int | float)
+            or not 0 <= close_timeout < float("inf")
+        ):
+            raise ValueError(
+                f"close_timeout must be a number of seconds, 0 or more, not {close_timeout!r}"
+            )
+        self.close_timeout = float(close_timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
@@ -120,6 +135,7 @@ class CloseGuardMiddleware:
         # The server raised on a close code it will not send (daphne), rather than the
         # connection being gone.
         server_refused = False
+        cancelled = False
         messages_sent = 0
         messages_received = 0
 
@@ -352,6 +368,7 @@ class CloseGuardMiddleware:
         except BaseException as exc:
             # CancelledError, KeyboardInterrupt, SystemExit: the server or the process is
             # ending the app. Sending anything now could block shutdown.
+            cancelled = True
             exception_type = type(exc)
             if closed_by is None:
                 closed_by = "server"
@@ -371,6 +388,14 @@ class CloseGuardMiddleware:
                 ended = _disconnect(_NORMAL_CLOSURE, "")
                 await deliver_close(_NORMAL_CLOSURE, "")
         finally:
+            if (
+                accepted
+                and not cancelled
+                and closed_by in ("app", "guard")
+                and code is not None
+                and self.close_timeout
+            ):
+                await self._await_client_close(receive)
             if self.on_close is not None:
                 await self._report(
                     CloseRecord(
@@ -430,6 +455,26 @@ class CloseGuardMiddleware:
             reason = normalise_reason(_exception_text(exc))
         return code, reason, None
 
+    async def _await_client_close(self, receive: Receive) -> None:
+        """Read from the server until the client's close arrives, for ``close_timeout`` at most.
+
+        RFC 6455 §7.1.1: after an endpoint has sent and received a close frame, the server
+        closes the TCP connection. hypercorn 0.18 drops it as soon as the app returns; a client
+        that still had a message in flight then gets a TCP reset, and a browser reports 1006
+        instead of the close it was sent. Holding the app's call until the client's close is
+        in completes the handshake. Whatever the client still sends is dropped: the app is done.
+        """
+
+        async def until_disconnect() -> None:
+            while (await receive())["type"] != "websocket.disconnect":
+                pass
+
+        try:
+            await _within(self.close_timeout, until_disconnect)
+        except Exception as exc:  # a server whose receive fails after the close: nothing to do
+            # The type only: the error may carry what the app's own exception carried.
+            logger.debug("stopped waiting for the client's close: %s", type(exc).__name__)
+
     async def _report(self, record: CloseRecord) -> None:
         on_close = self.on_close
         if on_close is None:  # pragma: no cover - checked by the caller
@@ -440,6 +485,29 @@ class CloseGuardMiddleware:
                 await result
         except Exception:
             logger.exception("on_close callback %r raised", on_close)
+
+
+async def _within(seconds: float, work: Callable[[], Awaitable[None]]) -> None:
+    """Run ``work()``, giving up after ``seconds``, under trio or asyncio alike.
+
+    The guard depends on neither: it uses whichever one is running the app.
+    """
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            trio.lowlevel.current_task()
+        except RuntimeError:
+            pass  # trio is imported, but asyncio runs this app
+        else:
+            with trio.move_on_after(seconds):
+                await work()
+            return
+    import asyncio
+
+    try:
+        await asyncio.wait_for(work(), seconds)
+    except asyncio.TimeoutError:  # the builtin TimeoutError from 3.11 on
+        logger.debug("the client did not answer the close within %s s", seconds)
 
 
 def _validate_exception_codes(

@@ -55,6 +55,9 @@ class InMemoryServer:
     fail_sends_after: int = 0
     #: Raised by receive() once the scripted client messages run out (else it blocks).
     receive_error: BaseException | None = None
+    #: Once a close went out and the script ran out, receive() returns the client's answering
+    #: close, as a real client's would arrive; False: the client never answers.
+    answers_close: bool = True
 
     sent: list[Message] = field(default_factory=list, init=False)
     received: list[Message] = field(default_factory=list, init=False)
@@ -90,6 +93,17 @@ class InMemoryServer:
             return message
         if self.receive_error is not None:
             raise self.receive_error
+        if (
+            self.answers_close
+            and self.sent
+            and self.sent[0]["type"] == "websocket.accept"
+            and self.closes()
+        ):
+            # A real client answers a close frame with its own (RFC 6455 §5.5.1).
+            reply: Message = {"type": "websocket.disconnect", "code": self.closes()[0]["code"]}
+            reply["reason"] = ""
+            self.received.append(reply)
+            return reply
         await self._forever.wait()  # a client that says nothing more: bounded by the test
         raise AssertionError("unreachable")  # pragma: no cover
 

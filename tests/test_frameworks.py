@@ -134,10 +134,11 @@ def test_crash_after_accept_closes_with_the_mapped_code(
     code: int,
     reason: str,
 ) -> None:
-    # Starlette's TestClient re-raises the app's exception as soon as it arrives; what went
-    # out before it is in the record (the wire itself is checked against real servers).
-    with pytest.raises(exception), client.websocket_connect(path):
-        pass  # pragma: no cover
+    # The guard closes, waits for the client's close, then lets the exception out: TestClient
+    # hands over the close, and raises the exception when the client leaves.
+    with pytest.raises(exception), client.websocket_connect(path) as websocket:
+        message = websocket.receive()
+    assert message == {"type": "websocket.close", "code": code, "reason": reason}
     (record,) = records
     assert (record.code, record.reason, record.closed_by) == (code, reason, "guard")
     assert SECRET not in record.reason
@@ -243,8 +244,12 @@ def test_starlette_middleware_list_and_plain_wrapping() -> None:
         CloseGuardMiddleware(Starlette(routes=routes), on_close=records.append),
     ]
     for app in apps:
-        with TestClient(app) as client, pytest.raises(RuntimeError):
-            client.websocket_connect("/crash").__enter__()
+        with (
+            TestClient(app) as client,
+            pytest.raises(RuntimeError),
+            client.websocket_connect("/crash") as websocket,
+        ):
+            assert websocket.receive()["code"] == 1011
     assert [record.code for record in records] == [1011, 1011]
 
 

@@ -615,7 +615,9 @@ async def test_receive_after_the_apps_close_reports_what_was_sent() -> None:
         guarded(script(ACCEPT, close(1005, "x" * 200), receive)), CONNECT, text("never read")
     )
     assert got == [disconnect(1000, "x" * 120 + "…")]
-    assert len(outcome.server.received) == 1  # only the connect was taken from the server
+    # The app never saw the text still in flight: the guard drained it while it waited for the
+    # client's answering close.
+    assert outcome.server.received == [CONNECT, text("never read"), disconnect(1000, "")]
 
 
 async def test_other_messages_pass_unchanged_and_in_order() -> None:
@@ -777,6 +779,11 @@ BAD_OPTIONS = [
     ({"strict": 1}, TypeError, "strict must be True or False"),
     ({"reraise": None}, TypeError, "reraise"),
     ({"expose_exception_text": "yes"}, TypeError, "expose_exception_text"),
+    ({"close_timeout": -1}, ValueError, "close_timeout must be a number of seconds"),
+    ({"close_timeout": float("inf")}, ValueError, "close_timeout"),
+    ({"close_timeout": float("nan")}, ValueError, "close_timeout"),
+    ({"close_timeout": "1"}, ValueError, "close_timeout"),
+    ({"close_timeout": True}, ValueError, "close_timeout"),
 ]
 
 
@@ -827,3 +834,61 @@ async def test_servers_non_oserror_on_send_passes_through_unchanged() -> None:
     )
     assert isinstance(outcome.exception, TypeError)
     assert outcome.server.closes() == []  # the guard's 1011 failed too, and stayed quiet
+
+
+# --- The closing handshake ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("steps", "client"),
+    [
+        pytest.param([ACCEPT, close(4000)], [CONNECT], id="app-closes"),
+        pytest.param([ACCEPT, Boom()], [CONNECT], id="app-raises"),
+        pytest.param([ACCEPT], [CONNECT], id="app-returns"),
+        pytest.param([ACCEPT, close(4000)], [CONNECT, text("in flight")], id="message-in-flight"),
+    ],
+)
+async def test_the_guard_waits_for_the_clients_close(
+    steps: list[Any], client: list[Message]
+) -> None:
+    outcome = await run(guarded(script(*steps)), *client)
+    code = outcome.server.closes()[0]["code"]
+    assert outcome.server.received[-1] == disconnect(code, "")
+
+
+async def test_a_client_that_never_answers_is_waited_for_a_bounded_time() -> None:
+    records: list[CloseRecord] = []
+    outcome = await run(
+        guarded(script(ACCEPT, close(4000)), records, close_timeout=0.05),
+        answers_close=False,
+        time_limit=2,
+    )
+    assert outcome.server.only_close() == (4000, "")
+    assert 0.04 < outcome.record.duration < 2
+
+
+async def test_close_timeout_zero_does_not_wait() -> None:
+    outcome = await run(guarded(script(ACCEPT, close(4000)), close_timeout=0), answers_close=False)
+    assert outcome.server.received == [CONNECT]
+
+
+async def test_no_wait_when_the_client_closed_first_or_before_accept() -> None:
+    client_first = await run(
+        guarded(script(ACCEPT, lambda receive, send: receive())), CONNECT, disconnect(4001)
+    )
+    assert client_first.server.received == [CONNECT, disconnect(4001)]
+    refused = await run(guarded(script(close())), answers_close=False)
+    assert refused.server.received == [CONNECT]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_wait_needs_no_trio_under_asyncio(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.delitem(sys.modules, "trio", raising=False)
+    outcome = await run(
+        guarded(script(ACCEPT, close(4000)), close_timeout=0.05), answers_close=False
+    )
+    assert outcome.server.only_close() == (4000, "")

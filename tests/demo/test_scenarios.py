@@ -56,8 +56,18 @@ WAITS_FOR_EVER_ON_TESTCLIENT = frozenset({"return"})
 # scenario URL, what the raw mount does (None: see WAITS_FOR_EVER_ON_TESTCLIENT), what the
 # guarded mount does
 SCENARIOS = [
-    ("crash", Seen(raised=RuntimeError), Seen(raised=RuntimeError)),
-    ("mapped", Seen(raised=UpstreamTimeoutError), Seen(raised=UpstreamTimeoutError)),
+    # Raw, the exception is all TestClient sees. The guard closes first, waits for the client's
+    # close, and only then lets the exception out: the client reads the close.
+    (
+        "crash",
+        Seen(raised=RuntimeError),
+        Seen(message=close(1011, "Internal Error"), raised=RuntimeError),
+    ),
+    (
+        "mapped",
+        Seen(raised=UpstreamTimeoutError),
+        Seen(message=close(1013, "Try Again Later"), raised=UpstreamTimeoutError),
+    ),
     ("crash-before-accept", Seen(raised=RuntimeError), Seen(raised=RuntimeError)),
     ("return", None, Seen(message=close(1000))),
     ("close", Seen(message=close(1000)), Seen(message=close(1000))),

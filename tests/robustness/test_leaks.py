@@ -172,6 +172,7 @@ async def test_nothing_keeps_a_finished_connections_state_alive(
         "strict",
         "reraise",
         "expose_exception_text",
+        "close_timeout",
     }
 
 
