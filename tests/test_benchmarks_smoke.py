@@ -64,6 +64,7 @@ def test_inprocess_benchmark_reports_every_variant(tmp_path: Path) -> None:
 
 
 @pytest.mark.server
+@pytest.mark.slow
 def test_end_to_end_benchmark_reports_every_variant_on_both_uvicorn_implementations(
     tmp_path: Path,
 ) -> None:
