@@ -360,9 +360,9 @@ class CloseGuardMiddleware:
             if self.reraise:
                 raise
             logger.error(
-                "WebSocket handler for %s raised; closed with %d",
+                "WebSocket handler for %s raised; %s",
                 scope.get("path"),
-                close_code,
+                "the client was gone" if sent is None else f"closed with {sent}",
                 exc_info=exc,
             )
         except BaseException as exc:

@@ -24,7 +24,9 @@ class CloseRecord:
         closed_by: who ended the connection (see :data:`ClosedBy`).
         code: the close code on the wire: the one sent to the client, or the one the server
             reported for the client's close (1005 for a close frame without a code). ``None``
-            when the handshake was answered with HTTP instead (403, 500, a denial response).
+            when the handshake was answered with HTTP instead (403, 500, a denial response), and
+            when no close frame could go out because the connection was already gone (the
+            server's send failed before any close).
         reason: the close reason that went with ``code``, ``""`` if none.
         requested_code: what the app asked to close with when the guard had to replace it
             (1005, 1006, a reserved number, ``None``-typed garbage...); ``None`` otherwise.

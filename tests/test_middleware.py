@@ -322,9 +322,24 @@ async def test_reraise_false_logs_once_and_returns(caplog: pytest.LogCaptureFixt
     assert outcome.server.only_close() == (1011, "Internal Error")
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1
+    assert "closed with 1011" in errors[0].getMessage()
     assert errors[0].exc_info is not None
     assert errors[0].exc_info[0] is Boom
     assert outcome.record.exception is Boom
+
+
+async def test_reraise_false_says_when_the_close_could_not_go_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="asgi_closeguard"):
+        outcome = await run(
+            guarded(script(ACCEPT, Boom()), reraise=False),
+            send_error=ConnectionResetError(),
+            fail_sends_after=1,
+        )
+    assert outcome.server.closes() == []
+    assert "the client was gone" in caplog.text
+    assert "closed with" not in caplog.text
 
 
 async def test_reraise_true_does_not_log_the_traceback(caplog: pytest.LogCaptureFixture) -> None:
