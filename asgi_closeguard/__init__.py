@@ -4,21 +4,52 @@
 >>> app.add_middleware(CloseGuardMiddleware)  # doctest: +SKIP
 """
 
+from typing import TYPE_CHECKING
+
 from ._codes import CloseCode, is_sendable
 from ._errors import ForbiddenCloseCodeError, WebSocketClosedError
-from ._knowledge import (
-    LANGUAGES,
-    CodeComparison,
-    CodeDescription,
-    RangeDescription,
-    compare,
-    describe,
-    describe_range,
-)
 from ._middleware import CloseGuardMiddleware
 from ._record import ClosedBy, CloseRecord
 
+if TYPE_CHECKING:
+    from ._knowledge import (
+        LANGUAGES,
+        CodeComparison,
+        CodeDescription,
+        RangeDescription,
+        compare,
+        describe,
+        describe_range,
+    )
+
 __version__ = "0.1.0"
+
+# The close-code knowledge loads on first use: a server importing the middleware never pays
+# for the texts, their records or the resource lookups behind LANGUAGES (PEP 562).
+_KNOWLEDGE_NAMES = frozenset(
+    {
+        "LANGUAGES",
+        "CodeComparison",
+        "CodeDescription",
+        "RangeDescription",
+        "compare",
+        "describe",
+        "describe_range",
+    }
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _KNOWLEDGE_NAMES:
+        from . import _knowledge
+
+        return getattr(_knowledge, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "LANGUAGES",

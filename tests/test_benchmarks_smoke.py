@@ -107,6 +107,7 @@ def test_memory_and_import_benchmark_reports_every_figure(tmp_path: Path) -> Non
 def test_importing_the_package_imports_no_framework() -> None:
     modules = modules_imported()
     assert "asgi_closeguard._middleware" in modules
+    assert "asgi_closeguard._knowledge" not in modules  # loaded on first use only
     assert frameworks_among(modules) == []
 
 
