@@ -9,14 +9,14 @@ fails because the peer is gone. It runs under asyncio and trio alike, through an
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 
 from asgi_closeguard import CloseRecord, is_sendable
-from asgi_closeguard._types import ASGIApp, Message, Scope
+from asgi_closeguard._types import ASGIApp, Message, Receive, Scope, Send
 
 CONNECT: Message = {"type": "websocket.connect"}
 DENIAL_EXTENSION = {"websocket.http.response": {}}
@@ -140,6 +140,22 @@ class InMemoryServer:
             if message["type"] == "websocket.http.response.start":
                 return int(message["status"])
         return None
+
+
+#: One step of a scripted app: a message to send, a coroutine function to run with
+#: (receive, send), or an exception to raise.
+Step = Message | Callable[[Receive, Send], Awaitable[None]] | BaseException
+
+
+async def play(steps: Iterable[Step], receive: Receive, send: Send) -> None:
+    """Send, run or raise each step in turn: the body of a scripted app."""
+    for step in steps:
+        if isinstance(step, BaseException):
+            raise step
+        if callable(step):
+            await step(receive, send)
+        else:
+            await send(step)
 
 
 @dataclass

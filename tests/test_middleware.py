@@ -6,7 +6,7 @@ import asyncio
 import gc
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -23,26 +23,28 @@ from asgi_closeguard import (
     is_sendable,
 )
 from asgi_closeguard._types import Message, Receive, Scope, Send
-from tests.harness import CONNECT, InMemoryServer, ServerRefused, disconnect, run, text
+from tests.harness import (
+    CONNECT,
+    InMemoryServer,
+    ServerRefused,
+    Step,
+    disconnect,
+    play,
+    run,
+    text,
+)
 
 pytestmark = pytest.mark.anyio
 
 ACCEPT: Message = {"type": "websocket.accept"}
-Step = Callable[[Receive, Send], Awaitable[None]]
 
 
-def script(*steps: Message | Step | BaseException) -> Callable[[Scope, Receive, Send], Any]:
+def script(*steps: Step) -> Callable[[Scope, Receive, Send], Any]:
     """A WebSocket app that receives the connect, then sends, runs or raises each step."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         assert (await receive())["type"] == "websocket.connect"
-        for step in steps:
-            if isinstance(step, BaseException):
-                raise step
-            if callable(step):
-                await step(receive, send)
-            else:
-                await send(step)
+        await play(steps, receive, send)
 
     return app
 

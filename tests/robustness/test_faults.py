@@ -27,7 +27,7 @@ from websockets.sync.client import connect
 
 from asgi_closeguard import CloseGuardMiddleware, WebSocketClosedError
 from asgi_closeguard._types import Message, Receive, Scope, Send
-from tests.harness import CONNECT, InMemoryServer
+from tests.harness import CONNECT, InMemoryServer, play
 from tests.robustness.vanish import half_a_text_frame, open_raw_websocket, reset
 from tests.support.servers import Server, run_server
 
@@ -138,13 +138,7 @@ async def play_fault(fault: Fault) -> tuple[InMemoryServer, BaseException | None
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await receive()
-            for step in fault.steps:
-                if isinstance(step, BaseException):
-                    raise step
-                if callable(step):
-                    await step(receive, send)
-                else:
-                    await send(step)
+            await play(fault.steps, receive, send)
         except BaseException as exc:
             left_the_app.append(exc)
             raise

@@ -18,7 +18,7 @@ from websockets.sync.client import connect
 
 from asgi_closeguard import CloseGuardMiddleware, CloseRecord
 from asgi_closeguard._types import Message, Receive, Scope, Send
-from tests.harness import CONNECT, InMemoryServer
+from tests.harness import CONNECT, InMemoryServer, play
 from tests.robustness.load_app import SECRET as LOAD_SECRET
 from tests.support.servers import Server, run_server
 
@@ -122,13 +122,7 @@ async def _play(path: Path, expose: bool) -> tuple[InMemoryServer, list[CloseRec
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
-        for step in path.steps:
-            if isinstance(step, BaseException):
-                raise step
-            if callable(step):
-                await step(receive, send)
-            else:
-                await send(step)
+        await play(path.steps, receive, send)
 
     server = InMemoryServer(
         client=path.client, extensions=path.extensions, receive_error=receive_error
