@@ -132,9 +132,6 @@ class CloseGuardMiddleware:
         # The `websocket.disconnect` that receive() hands out once the connection is over.
         ended: Message | None = None
         exception_type: type[BaseException] | None = None
-        # The server raised on a close code it will not send (daphne), rather than the
-        # connection being gone.
-        server_refused = False
         cancelled = False
         messages_sent = 0
         messages_received = 0
@@ -230,10 +227,9 @@ class CloseGuardMiddleware:
                 else:
                     http_status = _HTTP_FORBIDDEN  # ASGI: a close before accept is a 403
                 sent = await deliver_close(close_code, close_reason)
+                note_sent(close_code, sent)
                 if accepted and sent is not None and sent != close_code:
-                    # The server refused the code and took the fallback: report what went out.
-                    requested_code = close_code if replaced is None else replaced
-                    code = sent
+                    # receive() reports the close that went out: the server's fallback.
                     ended = _disconnect(sent, close_reason)
             elif kind == "websocket.accept":
                 await send(message)
@@ -262,7 +258,6 @@ class CloseGuardMiddleware:
             A server's refusal or a vanished client never escapes from here. A refused code is
             retried once as 1000 when ``fallback`` is on.
             """
-            nonlocal server_refused
             message = {"type": "websocket.close", "code": close_code, "reason": close_reason}
             try:
                 await send(message)
@@ -271,7 +266,6 @@ class CloseGuardMiddleware:
                 logger.debug("close %d not sent, the connection is gone: %r", close_code, exc)
                 return None
             except Exception as exc:
-                server_refused = True
                 if not fallback or close_code == _NORMAL_CLOSURE:
                     logger.debug("the server refused close %d: %r", close_code, exc)
                     return None
@@ -286,6 +280,20 @@ class CloseGuardMiddleware:
                 )
                 return await deliver_close(_NORMAL_CLOSURE, close_reason, fallback=False)
             return close_code
+
+        def note_sent(asked: int, sent: int | None) -> None:
+            """Make the record say what went out when it is not the close that was asked for."""
+            nonlocal closed_by, code, reason, requested_code
+            if sent == asked or not accepted:
+                return
+            if sent is None:
+                # Refused without a fallback, or the connection was already gone: no close
+                # frame went out, and the server is who ended the connection.
+                closed_by, code, reason = "server", None, ""
+            elif requested_code is None:
+                requested_code, code = asked, sent
+            else:
+                code = sent
 
         async def finish_denial() -> None:
             # The app started a denial response and stopped before its last body chunk: end it,
@@ -351,12 +359,7 @@ class CloseGuardMiddleware:
             # exception stops here does the guard fall back to 1000, so the socket never stays
             # open.
             sent = await deliver_close(close_code, close_reason, fallback=not self.reraise)
-            if server_refused:
-                if sent is None:
-                    closed_by, code, reason = "server", None, ""
-                else:
-                    requested_code = close_code if requested_code is None else requested_code
-                    code = sent
+            note_sent(close_code, sent)
             if self.reraise:
                 raise
             logger.error(
@@ -386,7 +389,7 @@ class CloseGuardMiddleware:
                 else:
                     http_status = _HTTP_FORBIDDEN  # ASGI: returning before accept is a 403
                 ended = _disconnect(_NORMAL_CLOSURE, "")
-                await deliver_close(_NORMAL_CLOSURE, "")
+                note_sent(_NORMAL_CLOSURE, await deliver_close(_NORMAL_CLOSURE, ""))
         finally:
             if (
                 accepted

@@ -11,7 +11,8 @@ __all__ = ["CloseRecord", "ClosedBy"]
 #: ``"client"`` — the client's close (or its disconnect) reached the app first;
 #: ``"app"`` — the app sent ``websocket.close`` or a denial response;
 #: ``"guard"`` — the guard closed for the app: it raised, or returned without closing;
-#: ``"server"`` — the server ended it: its send failed, or it cancelled the app.
+#: ``"server"`` — the server ended it: its send failed, it refused the close, or it cancelled
+#: the app.
 ClosedBy = Literal["client", "app", "guard", "server"]
 
 
@@ -25,8 +26,8 @@ class CloseRecord:
         code: the close code on the wire: the one sent to the client, or the one the server
             reported for the client's close (1005 for a close frame without a code). ``None``
             when the handshake was answered with HTTP instead (403, 500, a denial response), and
-            when no close frame could go out because the connection was already gone (the
-            server's send failed before any close).
+            when no close frame went out: the connection was already gone, or the server
+            refused every close it was given (``closed_by`` is then ``"server"``).
         reason: the close reason that went with ``code``, ``""`` if none.
         requested_code: what the app asked to close with when the guard had to replace it
             (1005, 1006, a reserved number, ``None``-typed garbage...); ``None`` otherwise.

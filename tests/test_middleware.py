@@ -333,13 +333,15 @@ async def test_reraise_false_logs_once_and_returns(caplog: pytest.LogCaptureFixt
 async def test_reraise_false_says_when_the_close_could_not_go_out(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    records: list[CloseRecord] = []
     with caplog.at_level(logging.ERROR, logger="asgi_closeguard"):
         outcome = await run(
-            guarded(script(ACCEPT, Boom()), reraise=False),
+            guarded(script(ACCEPT, Boom()), records, reraise=False),
             send_error=ConnectionResetError(),
             fail_sends_after=1,
         )
     assert outcome.server.closes() == []
+    assert (outcome.record.closed_by, outcome.record.code) == ("server", None)
     assert "the client was gone" in caplog.text
     assert "closed with" not in caplog.text
 
