@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
 from ._codes import CloseCode, is_sendable, replacement_code, why_not_sendable
@@ -59,8 +59,8 @@ class CloseGuardMiddleware:
             most specific first: ``{TimeoutError: 1013, PermissionError: (1008, "Forbidden")}``.
             Every code must be allowed on the wire. Exceptions not named close with 1011.
         on_close: called once per WebSocket connection with its :class:`CloseRecord` after the
-            app has finished; it may be a plain function or a coroutine function. If it raises,
-            the error is logged and nothing else happens.
+            app has finished; a plain function or a coroutine function, or a sequence of them,
+            called in order. One that raises is logged and the others still run.
         strict: refuse, rather than replace, close codes that may not go on the wire:
             ``send()`` raises :class:`ForbiddenCloseCodeError` and nothing is sent.
         reraise: re-raise the app's exception after the guard's close (the default), so the
@@ -79,7 +79,7 @@ class CloseGuardMiddleware:
         app: ASGIApp,
         *,
         exception_codes: ExceptionCodes | None = None,
-        on_close: OnClose | None = None,
+        on_close: OnClose | Sequence[OnClose] | None = None,
         strict: bool = False,
         reraise: bool = True,
         expose_exception_text: bool = False,
@@ -87,11 +87,7 @@ class CloseGuardMiddleware:
     ) -> None:
         self.app = app
         self.exception_closes = _validate_exception_codes(exception_codes)
-        if on_close is not None and not callable(on_close):
-            raise TypeError(
-                f"on_close must be a function that takes a CloseRecord, not {on_close!r}"
-            )
-        self.on_close = on_close
+        self.on_close = _validate_on_close(on_close)
         for option, value in (
             ("strict", strict),
             ("reraise", reraise),
@@ -413,6 +409,7 @@ class CloseGuardMiddleware:
                         duration=time.perf_counter() - started,
                         messages_sent=messages_sent,
                         messages_received=messages_received,
+                        route=_route_template(scope),
                     )
                 )
 
@@ -479,15 +476,13 @@ class CloseGuardMiddleware:
             logger.debug("stopped waiting for the client's close: %s", type(exc).__name__)
 
     async def _report(self, record: CloseRecord) -> None:
-        on_close = self.on_close
-        if on_close is None:  # pragma: no cover - checked by the caller
-            return
-        try:
-            result = on_close(record)
-            if hasattr(result, "__await__"):
-                await result
-        except Exception:
-            logger.exception("on_close callback %r raised", on_close)
+        for on_close in self.on_close or ():
+            try:
+                result = on_close(record)
+                if hasattr(result, "__await__"):
+                    await result
+            except Exception:
+                logger.exception("on_close callback %r raised", on_close)
 
 
 async def _within(seconds: float, work: Callable[[], Awaitable[None]]) -> None:
@@ -511,6 +506,33 @@ async def _within(seconds: float, work: Callable[[], Awaitable[None]]) -> None:
         await asyncio.wait_for(work(), seconds)
     except asyncio.TimeoutError:  # the builtin TimeoutError from 3.11 on
         logger.debug("the client did not answer the close within %s s", seconds)
+
+
+def _validate_on_close(on_close: object) -> tuple[OnClose, ...] | None:
+    if on_close is None:
+        return None
+    callbacks = (
+        tuple(on_close)
+        if isinstance(on_close, Sequence) and not isinstance(on_close, str | bytes)
+        else (on_close,)
+    )
+    for callback in callbacks:
+        if not callable(callback):
+            raise TypeError(
+                "on_close must be a function that takes a CloseRecord, or a sequence of them, "
+                f"not {callback!r}"
+            )
+    return callbacks or None
+
+
+def _route_template(scope: Scope) -> str | None:
+    """The matched route's path template (``"/rooms/{room}"``), never the raw path.
+
+    Starlette's router, and so FastAPI's, stores the matched route in ``scope["route"]``; the
+    scope is the same dict the app was given, so it is there once the app has run.
+    """
+    template = getattr(scope.get("route"), "path", None)
+    return template if isinstance(template, str) else None
 
 
 def _validate_exception_codes(

@@ -40,6 +40,10 @@ class CloseRecord:
         duration: seconds from the start of the app to the end of the connection.
         messages_sent: ``websocket.send`` messages the app sent through the guard.
         messages_received: ``websocket.receive`` messages the app received.
+        route: the path template of the route that served the connection (``"/rooms/{room}"``)
+            where the framework records the matched route in the scope, as Starlette and
+            FastAPI do; ``None`` otherwise. Unlike ``path`` it has few distinct values, so it
+            is safe as a metrics label.
     """
 
     path: str
@@ -53,3 +57,4 @@ class CloseRecord:
     duration: float
     messages_sent: int
     messages_received: int
+    route: str | None = None

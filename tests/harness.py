@@ -189,7 +189,8 @@ async def run(
     """
     if records is None:
         # `CloseGuardMiddleware(app, on_close=records.append)`: collect into that same list.
-        owner = getattr(getattr(app, "on_close", None), "__self__", None)
+        callbacks = getattr(app, "on_close", None) or ()
+        owner = getattr(callbacks[0], "__self__", None) if callbacks else None
         records = owner if isinstance(owner, list) else None
     server = InMemoryServer(client=client or (CONNECT,), **server_options)
     escaped: Exception | None = None
