@@ -1,0 +1,186 @@
+"""Prometheus metrics for every WebSocket close, in one line.
+
+>>> from asgi_closeguard.prometheus import CloseMetrics
+>>> app.add_middleware(CloseGuardMiddleware, on_close=CloseMetrics())  # doctest: +SKIP
+
+Needs ``prometheus_client``: ``pip install 'asgi-closeguard[prometheus]'``. Importing this
+module does not import it; creating a :class:`CloseMetrics` does.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any, Final
+
+from ._record import CloseRecord
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+__all__ = ["CloseMetrics"]
+
+# The counter's name as Prometheus exposes it (``_total`` included).
+_CLOSES_TOTAL: Final = "websocket_server_closes_total"
+# The histogram's name (its series end in ``_bucket``, ``_count`` and ``_sum``).
+_CONNECTION_DURATION_SECONDS: Final = "websocket_server_connection_duration_seconds"
+# The histogram's upper bounds in seconds, ``+Inf`` added by ``prometheus_client``. A
+# WebSocket lives from milliseconds (a refused handshake) to hours (a dashboard left open),
+# so the buckets grow by about a factor of three up to eight hours.
+_DURATION_BUCKETS: Final = (
+    0.01,
+    0.05,
+    0.1,
+    0.5,
+    1.0,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+    900.0,
+    1800.0,
+    3600.0,
+    7200.0,
+    28800.0,
+)
+
+_CLOSES_LABELS: Final = ("code", "closed_by", "exception", "route")
+_DURATION_LABELS: Final = ("closed_by", "route")
+_INSTALL_HINT: Final = (
+    "CloseMetrics needs prometheus_client: pip install 'asgi-closeguard[prometheus]'"
+)
+
+# The collectors made for each registry, so that a second CloseMetrics on the same registry
+# shares them instead of failing on prometheus_client's duplicate-name check. Weak keys: a
+# registry that is dropped (one per test, per app) takes its collectors with it.
+_collectors: weakref.WeakKeyDictionary[CollectorRegistry, tuple[Counter, Histogram]] = (
+    weakref.WeakKeyDictionary()
+)
+# Apps built on several threads at once may create CloseMetrics concurrently.
+_collectors_lock = threading.Lock()
+
+
+class CloseMetrics:
+    """An ``on_close`` callable that counts every WebSocket close for Prometheus.
+
+    It keeps, in ``registry`` (prometheus_client's default ``REGISTRY`` when ``None``):
+
+    - ``websocket_server_closes_total``, a counter with the labels ``code`` (the close code on
+      the wire, ``"1011"``; ``"none"`` when no close frame went out: the handshake was answered
+      with HTTP, or the connection was already gone), ``closed_by`` (``client``, ``app``,
+      ``guard``, ``server``), ``exception`` (the qualified name of the exception the app raised,
+      ``"RuntimeError"`` or ``"myapp.errors.QuotaExceeded"``; ``""`` when none) and ``route``;
+    - ``websocket_server_connection_duration_seconds``, a histogram of how long each connection
+      lasted, with the labels ``closed_by`` and ``route``.
+
+    ``route`` is the path template of the route that served the connection (``/rooms/{room}``)
+    where the framework records it, as Starlette and FastAPI do, and ``""`` otherwise: never
+    the raw path, which would make one series per URL. Neither the close reason nor the
+    exception's text becomes a label.
+
+    Creating it again on the same registry reuses the same two metrics, so building an app
+    twice (in tests, on reload) does not fail; two of them on one guard count every close twice.
+
+    Args:
+        registry: the ``prometheus_client.CollectorRegistry`` to register the metrics in;
+            ``None`` for prometheus_client's default ``REGISTRY``, the one ``make_asgi_app()``
+            and ``start_http_server()`` expose.
+
+    Raises:
+        ImportError: prometheus_client is not installed.
+        TypeError: ``registry`` is not a ``CollectorRegistry``.
+        ValueError: the registry already has a metric of one of these names that
+            ``CloseMetrics`` did not create.
+    """
+
+    __slots__ = ("_closes", "_duration", "registry")
+
+    def __init__(self, *, registry: CollectorRegistry | None = None) -> None:
+        prometheus_client = _import_prometheus_client()
+        if registry is None:
+            registry = prometheus_client.REGISTRY
+        elif not isinstance(registry, prometheus_client.CollectorRegistry):
+            raise TypeError(
+                "registry must be a prometheus_client.CollectorRegistry, or None for the "
+                f"default REGISTRY, not {registry!r}"
+            )
+        #: The registry the metrics live in.
+        self.registry: CollectorRegistry = registry
+        self._closes, self._duration = _collectors_for(registry, prometheus_client)
+
+    def __call__(self, record: CloseRecord) -> None:
+        """Count one close: the ``on_close`` callback."""
+        closed_by = record.closed_by
+        route = record.route or ""
+        self._closes.labels(
+            "none" if record.code is None else str(record.code),
+            closed_by,
+            _exception_name(record.exception),
+            route,
+        ).inc()
+        self._duration.labels(closed_by, route).observe(record.duration)
+
+    def __repr__(self) -> str:
+        return f"CloseMetrics(registry={self.registry!r})"
+
+
+def _import_prometheus_client() -> Any:
+    try:
+        import prometheus_client
+    except ImportError as exc:
+        raise ImportError(_INSTALL_HINT) from exc
+    return prometheus_client
+
+
+def _collectors_for(
+    registry: CollectorRegistry, prometheus_client: Any
+) -> tuple[Counter, Histogram]:
+    with _collectors_lock:
+        found = _collectors.get(registry)
+        if found is not None:
+            return found
+        closes = prometheus_client.Counter(
+            "websocket_server_closes",
+            "WebSocket connections closed, by the close code on the wire (none: no close "
+            "frame went out), who closed, the exception the app raised and the route.",
+            labelnames=_CLOSES_LABELS,
+            registry=None,  # registered below, both or neither
+        )
+        duration = prometheus_client.Histogram(
+            _CONNECTION_DURATION_SECONDS,
+            "How long WebSocket connections lasted, from the start of the app to the close, "
+            "by who closed and the route.",
+            labelnames=_DURATION_LABELS,
+            buckets=_DURATION_BUCKETS,
+            registry=None,
+        )
+        try:
+            registry.register(closes)
+        except ValueError as exc:
+            raise ValueError(_taken(_CLOSES_TOTAL)) from exc
+        try:
+            registry.register(duration)
+        except ValueError as exc:
+            # Leave the registry as it was: no counter without its histogram.
+            registry.unregister(closes)
+            raise ValueError(_taken(_CONNECTION_DURATION_SECONDS)) from exc
+        _collectors[registry] = (closes, duration)
+        return closes, duration
+
+
+def _taken(name: str) -> str:
+    return (
+        f"this registry already has a metric named {name} that CloseMetrics did not create; "
+        "pass CloseMetrics(registry=...) a registry of its own, or unregister that metric"
+    )
+
+
+def _exception_name(exception: type[BaseException] | None) -> str:
+    # The same name OpenTelemetry's error.type takes (and FastAPI's telemetry writes):
+    # "RuntimeError" for builtins, "module.Qualified" for everything else.
+    if exception is None:
+        return ""
+    if exception.__module__ == "builtins":
+        return exception.__qualname__
+    return f"{exception.__module__}.{exception.__qualname__}"
