@@ -30,17 +30,25 @@ __all__ = [
     "CodeComparison",
     "CodeDescription",
     "RangeDescription",
+    "Reconnect",
     "SentBy",
     "compare",
     "describe",
     "describe_range",
     "interface_texts",
+    "reconnect_for",
+    "reconnect_texts",
     "validate_language",
 ]
 
 #: Who puts a code in a close frame: the client, the server, either side, or nobody (the code
 #: is only reported locally, or is not allowed on the wire at all).
 SentBy = Literal["client", "server", "either", "never"]
+
+#: What a reconnecting client should do after a close: stay away (``"no"``), come back at once
+#: after a short random delay (``"yes"``), or come back with exponential backoff
+#: (``"backoff"``). The reasoning, code by code, is in docs/reconnecting.md.
+Reconnect = Literal["no", "yes", "backoff"]
 
 _PACKAGE: Final = "asgi_closeguard"
 _TEXTS_DIRECTORY: Final = "texts"
@@ -80,6 +88,49 @@ _SENT_BY_SERVER: Final[frozenset[int]] = frozenset(
         CloseCode.FORBIDDEN,
     }
 )
+# What a client does after each registered code; every other number follows its band below.
+# The value is a fact about the code, the same in every language; docs/reconnecting.md gives the
+# reasons and the client libraries each one agrees or disagrees with.
+_RECONNECT_BY_CODE: Final[Mapping[int, Reconnect]] = {
+    CloseCode.NORMAL_CLOSURE: "no",
+    # A server going away is one instance draining: another answers, or this one is back soon.
+    CloseCode.GOING_AWAY: "yes",
+    # Protocol and data errors repeat on the next connection: the same client sends the same
+    # frames. A person has to change the code or the limits first.
+    CloseCode.PROTOCOL_ERROR: "no",
+    CloseCode.UNSUPPORTED_DATA: "no",
+    CloseCode.RESERVED: "no",
+    # The client's own view of a close without a status: a bare ws.close() of its own, or a
+    # peer that closed on purpose without saying why (the guard sends 1000 for it).
+    CloseCode.NO_STATUS_RECEIVED: "no",
+    CloseCode.ABNORMAL_CLOSURE: "backoff",
+    CloseCode.INVALID_FRAME_PAYLOAD_DATA: "no",
+    CloseCode.POLICY_VIOLATION: "no",
+    CloseCode.MESSAGE_TOO_BIG: "no",
+    CloseCode.MANDATORY_EXTENSION: "no",
+    # A bug may hit one request only, or a dependency may come back: worth retrying, slowly.
+    CloseCode.INTERNAL_ERROR: "backoff",
+    CloseCode.SERVICE_RESTART: "yes",
+    CloseCode.TRY_AGAIN_LATER: "backoff",
+    CloseCode.BAD_GATEWAY: "backoff",
+    # A certificate does not fix itself between two attempts.
+    CloseCode.TLS_HANDSHAKE: "no",
+    CloseCode.UNAUTHORIZED: "no",
+    CloseCode.FORBIDDEN: "no",
+    CloseCode.TIMEOUT: "backoff",
+}
+# Numbers without a meaning of their own. Numbers that may not be sent only reach a client from
+# a peer that breaks the protocol: like 1002, a retry meets the same peer. An unregistered
+# 3000-4999 code is some app's own: backoff is the default that costs least when it is wrong
+# (a few slow retries, where "no" would strand a user for good); an app that means "stop"
+# says so in its own predicate.
+_RECONNECT_BY_RANGE: Final[Mapping[str, Reconnect]] = {
+    "unused": "no",
+    "protocol": "no",
+    "iana": "backoff",
+    "private": "backoff",
+    "out_of_range": "no",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +167,11 @@ class CodeDescription:
     what_to_do: str
     #: Whether and when your own code should close with it.
     when_to_send: str
+    #: What a reconnecting client should do after it: "no", "yes" (at once, with jitter) or
+    #: "backoff" (exponential backoff with jitter). The same in every language.
+    reconnect: Reconnect
+    #: ``reconnect`` in words, in the chosen language.
+    reconnect_text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +195,10 @@ class RangeDescription:
     when_seen: str
     what_to_do: str
     when_to_send: str
+    #: What a reconnecting client should do after a code of the band that has no registered
+    #: meaning.
+    reconnect: Reconnect
+    reconnect_text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +234,7 @@ class _Texts:
     ranges: Mapping[str, _Entry]
     pairs: Mapping[str, str]
     sent_by: _Entry
+    reconnect: _Entry
     compare: _Entry
     interface: _Entry
 
@@ -188,6 +249,7 @@ def _texts(lang: str) -> _Texts:
         ranges=cast("Mapping[str, _Entry]", data["ranges"]),
         pairs=cast("Mapping[str, str]", data["pairs"]),
         sent_by=cast("_Entry", data["sent_by"]),
+        reconnect=cast("_Entry", data["reconnect"]),
         compare=cast("_Entry", data["compare"]),
         interface=cast("_Entry", data["interface"]),
     )
@@ -204,6 +266,11 @@ def validate_language(lang: object) -> str:
 def interface_texts(lang: str) -> Mapping[str, str]:
     """The words of the command-line interface (headings, labels) in ``lang``."""
     return _texts(validate_language(lang)).interface
+
+
+def reconnect_texts(lang: str) -> Mapping[str, str]:
+    """What a reconnecting client does, in words, in ``lang``: one text per :data:`Reconnect`."""
+    return _texts(validate_language(lang)).reconnect
 
 
 def _validate_code(code: object, function: str) -> int:
@@ -232,6 +299,17 @@ def _sent_by(code: int) -> SentBy:
     return "either"
 
 
+def reconnect_for(code: int) -> Reconnect:
+    """What a reconnecting client should do after ``code``: ``"no"``, ``"yes"`` or ``"backoff"``.
+
+    The same answer as ``describe(code).reconnect``, without loading any texts.
+    """
+    number = _validate_code(code, "reconnect_for")
+    if number in _REGISTERED_CODES:
+        return _RECONNECT_BY_CODE[number]
+    return _RECONNECT_BY_RANGE[code_range(number).key]
+
+
 def _reference(code: int) -> tuple[str, str]:
     if code in _REGISTERED_AFTER_RFC:
         return _IANA_REGISTRY, _IANA_REGISTRY_URL
@@ -256,6 +334,7 @@ def describe(code: int, lang: str = "en") -> CodeDescription:
     registered = number in _REGISTERED_CODES
     entry = texts.codes[str(number)] if registered else band_entry
     sent_by = _sent_by(number)
+    reconnect = reconnect_for(number)
     reference, reference_url = _reference(number)
     return CodeDescription(
         code=number,
@@ -274,6 +353,8 @@ def describe(code: int, lang: str = "en") -> CodeDescription:
         when_seen=entry["when_seen"],
         what_to_do=entry["what_to_do"],
         when_to_send=entry["when_to_send"],
+        reconnect=reconnect,
+        reconnect_text=texts.reconnect[reconnect],
     )
 
 
@@ -288,7 +369,9 @@ def describe_range(band: CodeRange | str, lang: str = "en") -> RangeDescription:
             keys = ", ".join(by_key)
             raise ValueError(f"unknown range {band!r}: the ranges are {keys}")
         band = by_key[band]
-    entry = _texts(validate_language(lang)).ranges[band.key]
+    texts = _texts(validate_language(lang))
+    entry = texts.ranges[band.key]
+    reconnect = _RECONNECT_BY_RANGE[band.key]
     return RangeDescription(
         range=band.key,
         first=band.first,
@@ -305,6 +388,8 @@ def describe_range(band: CodeRange | str, lang: str = "en") -> RangeDescription:
         when_seen=entry["when_seen"],
         what_to_do=entry["what_to_do"],
         when_to_send=entry["when_to_send"],
+        reconnect=reconnect,
+        reconnect_text=texts.reconnect[reconnect],
     )
 
 
@@ -357,6 +442,7 @@ def compare(a: int, b: int, lang: str = "en") -> CodeComparison:
                 a=first.code, b=second.code, range_a=first.range_text, range_b=second.range_text
             )
         )
+    differences.append(_reconnect_difference(words, first, second))
     return CodeComparison(
         first=first,
         second=second,
@@ -372,6 +458,19 @@ def _wire_difference(words: _Entry, first: CodeDescription, second: CodeDescript
         sendable, unsendable = (first, second) if first.sendable else (second, first)
         return words["wire_one"].format(sendable=sendable.code, unsendable=unsendable.code)
     return words["wire_neither"].format(a=first.code, b=second.code)
+
+
+def _reconnect_difference(words: _Entry, first: CodeDescription, second: CodeDescription) -> str:
+    if first.reconnect == second.reconnect:
+        return words["reconnect_same"].format(
+            a=first.code, b=second.code, reconnect=first.reconnect_text
+        )
+    return words["reconnect_different"].format(
+        a=first.code,
+        b=second.code,
+        reconnect_a=first.reconnect_text,
+        reconnect_b=second.reconnect_text,
+    )
 
 
 def _when_to_use(words: _Entry, description: CodeDescription) -> str:

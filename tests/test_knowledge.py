@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import string
 from importlib import resources
 from pathlib import Path
@@ -25,9 +26,11 @@ from asgi_closeguard import (
     is_sendable,
 )
 from asgi_closeguard._codes import CODE_RANGES
+from asgi_closeguard._knowledge import reconnect_for, reconnect_texts
 
 LARGEST_WIRE_CODE = 0xFFFF
 TEXT_FIELDS = ("name", "summary", "when_seen", "what_to_do", "when_to_send")
+RECONNECTS = ("no", "yes", "backoff")
 RFC_DEFINED = ("RFC 6455 §7.4.1", "https://www.rfc-editor.org/rfc/rfc6455#section-7.4.1")
 RFC_RANGES = ("RFC 6455 §7.4.2", "https://www.rfc-editor.org/rfc/rfc6455#section-7.4.2")
 IANA = (
@@ -76,6 +79,11 @@ def test_every_number_a_close_frame_can_carry_is_described(lang: str) -> None:
         assert description.sendable == is_sendable(code), code
         assert description.registered == (code in set(CloseCode))
         assert description.summary
+        assert description.reconnect in RECONNECTS
+        assert (
+            description.reconnect_text
+            == load_language_file(lang)["reconnect"][description.reconnect]
+        )
 
 
 @pytest.mark.parametrize(
@@ -214,6 +222,104 @@ def test_references(code: int, reference: tuple[str, str]) -> None:
     assert (description.reference, description.reference_url) == reference
 
 
+# --- reconnecting -------------------------------------------------------------------------------
+
+# Every registered code and every band, with what a reconnecting client does after it; the
+# reasons are in docs/reconnecting.md, which test_the_reconnect_doc_covers_every_code checks.
+RECONNECT_BY_CODE = {
+    1000: "no",
+    1001: "yes",
+    1002: "no",
+    1003: "no",
+    1004: "no",
+    1005: "no",
+    1006: "backoff",
+    1007: "no",
+    1008: "no",
+    1009: "no",
+    1010: "no",
+    1011: "backoff",
+    1012: "yes",
+    1013: "backoff",
+    1014: "backoff",
+    1015: "no",
+    3000: "no",
+    3003: "no",
+    3008: "backoff",
+}
+RECONNECT_BY_RANGE = {
+    "unused": "no",
+    "protocol": "no",
+    "iana": "backoff",
+    "private": "backoff",
+    "out_of_range": "no",
+}
+RECONNECT_DOC = Path(__file__).parents[1] / "docs" / "reconnecting.md"
+
+
+def test_every_registered_code_has_a_reconnect_rule() -> None:
+    assert set(RECONNECT_BY_CODE) == {int(code) for code in CloseCode}
+    assert set(RECONNECT_BY_RANGE) == {band.key for band in CODE_RANGES}
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize(("code", "reconnect"), RECONNECT_BY_CODE.items())
+def test_reconnect_after_each_registered_code(code: int, reconnect: str, lang: str) -> None:
+    description = describe(code, lang)
+    assert description.reconnect == reconnect == reconnect_for(code)
+    assert description.reconnect_text == reconnect_texts(lang)[reconnect]
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize(("key", "reconnect"), RECONNECT_BY_RANGE.items())
+def test_an_unregistered_code_reconnects_like_its_range(
+    key: str, reconnect: str, lang: str
+) -> None:
+    band = describe_range(key, lang)
+    assert (band.reconnect, band.reconnect_text) == (reconnect, reconnect_texts(lang)[reconnect])
+    numbers = [-1, 70000] if band.first is None or band.last is None else [band.first, band.last]
+    for number in numbers:
+        if number not in RECONNECT_BY_CODE:
+            assert describe(number, lang).reconnect == reconnect, number
+
+
+def test_the_rules_the_client_libraries_agree_on() -> None:
+    # The only common ground of the reconnecting clients docs/reconnecting.md surveys.
+    assert describe(1000).reconnect == "no"
+    assert all(describe(code).reconnect != "no" for code in (1006, 1012, 1013))
+    # And what the project promises on top of it.
+    assert [describe(code).reconnect for code in (1003, 1008)] == ["no", "no"]
+    assert all(describe(code).reconnect != "no" for code in (1001, 1011, 1014))
+
+
+@pytest.mark.parametrize("code", [CloseCode.SERVICE_RESTART, 1012])
+def test_reconnect_for_takes_a_code_or_a_member(code: int) -> None:
+    assert reconnect_for(code) == "yes"
+
+
+@pytest.mark.parametrize("value", [True, "1012", 1012.0, None])
+def test_reconnect_for_takes_only_ints(value: object) -> None:
+    with pytest.raises(TypeError, match="reconnect_for\\(\\) takes a close code as an int"):
+        reconnect_for(value)  # type: ignore[arg-type]
+
+
+def test_reconnect_texts_check_the_language() -> None:
+    assert set(reconnect_texts("ko")) == set(RECONNECTS)
+    with pytest.raises(ValueError, match="available languages are en, ko"):
+        reconnect_texts("fr")
+
+
+def test_the_reconnect_doc_covers_every_code() -> None:
+    doc = RECONNECT_DOC.read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `?([0-9<>, -]+)`? \| `(no|yes|backoff)` \|", doc, re.MULTILINE))
+    expected = {str(code): reconnect for code, reconnect in RECONNECT_BY_CODE.items()}
+    for key, reconnect in RECONNECT_BY_RANGE.items():
+        band = describe_range(key)
+        span = "<0, >4999" if band.first is None else f"{band.first}-{band.last}"
+        expected[span] = reconnect
+    assert rows == expected
+
+
 def test_descriptions_are_frozen() -> None:
     description = describe(1000)
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -305,7 +411,7 @@ def test_templates_use_the_same_placeholders_as_english(lang: str) -> None:
 def test_korean_is_korean() -> None:
     for code in CloseCode:
         description = describe(code, "ko")
-        for field in TEXT_FIELDS:
+        for field in (*TEXT_FIELDS, "reconnect_text"):
             text = getattr(description, field)
             assert any("\uac00" <= char <= "\ud7a3" for char in text), (code, field)
 
@@ -363,6 +469,12 @@ def test_compare_1005_and_1011_like_the_page_does() -> None:
         f"1005 No Status Received: {describe(1005).summary}",
         f"1011 Internal Error: {describe(1011).summary}",
         sentences("en")["wire_one"].format(sendable=1011, unsendable=1005),
+        sentences("en")["reconnect_different"].format(
+            a=1005,
+            b=1011,
+            reconnect_a=describe(1005).reconnect_text,
+            reconnect_b=describe(1011).reconnect_text,
+        ),
     )
     assert comparison.when_to_use == (
         f"1005 No Status Received: {describe(1005).when_to_send}",
@@ -380,12 +492,33 @@ def test_compare_finds_a_pair_note_in_either_order(lang: str) -> None:
 @pytest.mark.parametrize(
     ("a", "b", "expected", "unexpected"),
     [
-        (1000, 1003, ["wire_both", "sender_same"], ["sender_different", "range_different"]),
-        (1000, 1012, ["wire_both", "sender_different"], ["sender_same", "range_different"]),
-        (1005, 1006, ["wire_neither"], ["sender_same", "sender_different", "range_different"]),
-        (1000, 4001, ["wire_both", "sender_same", "range_different"], ["sender_different"]),
+        (
+            1000,
+            1003,
+            ["wire_both", "sender_same", "reconnect_same"],
+            ["sender_different", "range_different", "reconnect_different"],
+        ),
+        (
+            1000,
+            1012,
+            ["wire_both", "sender_different", "reconnect_different"],
+            ["sender_same", "range_different", "reconnect_same"],
+        ),
+        (
+            1005,
+            1006,
+            ["wire_neither", "reconnect_different"],
+            ["sender_same", "sender_different", "range_different"],
+        ),
+        (
+            1000,
+            4001,
+            ["wire_both", "sender_same", "range_different", "reconnect_different"],
+            ["sender_different"],
+        ),
         (1006, 2000, ["wire_neither"], ["range_different", "sender_same"]),
         (999, 1011, ["wire_one", "range_different"], ["sender_same", "sender_different"]),
+        (1011, 1013, ["reconnect_same"], ["reconnect_different"]),
     ],
 )
 def test_compare_says_what_differs(
@@ -405,6 +538,12 @@ def test_compare_says_what_differs(
         ),
         "range_different": sentences("en")["range_different"].format(
             a=a, b=b, range_a=first.range_text, range_b=second.range_text
+        ),
+        "reconnect_same": sentences("en")["reconnect_same"].format(
+            a=a, b=b, reconnect=first.reconnect_text
+        ),
+        "reconnect_different": sentences("en")["reconnect_different"].format(
+            a=a, b=b, reconnect_a=first.reconnect_text, reconnect_b=second.reconnect_text
         ),
     }
     for key in expected:
