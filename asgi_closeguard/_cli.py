@@ -3,6 +3,7 @@
     asgi-closeguard explain 1006 [--lang ko] [--json]
     asgi-closeguard compare 1005 1011 [--lang ko] [--json]
     asgi-closeguard list [--lang ko] [--json]
+    asgi-closeguard export-js [--lang en ko] > closeguard.js
 
 It uses argparse and the standard library only, like the rest of the package.
 """
@@ -22,6 +23,7 @@ from typing import Any, Final
 
 from . import __version__
 from ._codes import CODE_RANGES, CloseCode
+from ._export_js import export_js
 from ._knowledge import (
     LANGUAGES,
     CodeComparison,
@@ -50,10 +52,11 @@ _INDENT: Final = "  "
 _NARROWEST: Final = 40
 _WIDEST: Final = 100
 _ELLIPSIS: Final = "\u2026"
+_EM_DASH: Final = "\u2014"
 _EN_DASH: Final = "\u2013"  # the texts join the ends of a range with it, so the table does too
 
 _Words = Mapping[str, str]
-_Handler = Callable[[argparse.Namespace, str], str]
+_Handler = Callable[[argparse.Namespace], str]
 
 
 class _UsageError(Exception):
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler: _Handler = args.handler
     try:
-        output = handler(args, _language(args.lang))
+        output = handler(args)
     except _UsageError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -123,6 +126,24 @@ def _parser() -> argparse.ArgumentParser:
         description="List every registered close code and every range of codes.",
     )
     listing.set_defaults(handler=_list)
+
+    export = commands.add_parser(
+        "export-js",
+        help="print the close-code knowledge as one JavaScript module",
+        description=(
+            "Print one dependency-free ES module that explains any close code and tells a "
+            "reconnecting client whether to come back: describeClose(), shouldReconnect()."
+        ),
+    )
+    export.add_argument(
+        "--lang",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="LANG",
+        help=f"languages to include: {', '.join(LANGUAGES)} (default: every one)",
+    )
+    export.set_defaults(handler=_export_js)
     return parser
 
 
@@ -151,21 +172,24 @@ def _parse_code(text: str) -> int:
 # --- commands ---------------------------------------------------------------------------------
 
 
-def _explain(args: argparse.Namespace, lang: str) -> str:
+def _explain(args: argparse.Namespace) -> str:
+    lang = _language(args.lang)
     description = describe(_parse_code(args.code), lang)
     if args.json:
         return _to_json(dataclasses.asdict(description))
     return _format_description(description, interface_texts(lang), _width(), underline="=")
 
 
-def _compare(args: argparse.Namespace, lang: str) -> str:
+def _compare(args: argparse.Namespace) -> str:
+    lang = _language(args.lang)
     comparison = compare(_parse_code(args.a), _parse_code(args.b), lang)
     if args.json:
         return _to_json(dataclasses.asdict(comparison))
     return _format_comparison(comparison, interface_texts(lang), _width())
 
 
-def _list(args: argparse.Namespace, lang: str) -> str:
+def _list(args: argparse.Namespace) -> str:
+    lang = _language(args.lang)
     codes = [describe(code, lang) for code in CloseCode]
     ranges = [describe_range(band, lang) for band in CODE_RANGES]
     if args.json:
@@ -178,6 +202,12 @@ def _list(args: argparse.Namespace, lang: str) -> str:
     # A table gains from every column the terminal has, so only prose is held to _WIDEST.
     columns = max(_NARROWEST, shutil.get_terminal_size(fallback=(80, 24)).columns)
     return _format_list(codes, ranges, interface_texts(lang), columns)
+
+
+def _export_js(args: argparse.Namespace) -> str:
+    languages = [_language(lang) for lang in args.lang]
+    # The module ends with a newline, and print() adds one of its own.
+    return export_js(languages).removesuffix("\n")
 
 
 def _to_json(value: Any) -> str:
@@ -238,6 +268,11 @@ def _format_description(
         _wrap(f"{words['sendable']}: {yes_no}", width),
         _wrap(f"{words['sent_by']}: {description.sent_by_text}", width),
         _wrap(f"{words['range']}: {description.range_text}", width),
+        _wrap(
+            f"{words['reconnect']}: {words['reconnect_' + description.reconnect]} "
+            f"{_EM_DASH} {description.reconnect_text}",
+            width,
+        ),
         # The address stays on one line, however long, so that terminals can open it.
         f"{_INDENT}{words['reference']}: {description.reference} <{description.reference_url}>",
     ]
@@ -282,20 +317,33 @@ def _span(band: RangeDescription) -> str:
 def _format_list(
     codes: list[CodeDescription], ranges: list[RangeDescription], words: _Words, width: int
 ) -> str:
-    rows = [(str(code.code), code.sendable, code.name, code.summary) for code in codes]
-    rows.extend((_span(band), band.sendable, band.name, band.summary) for band in ranges)
-    header = (words["code"], words["sendable_column"], words["name"], words["summary"])
-    table = [header] + [
-        (code, words["yes"] if sendable else words["no"], name, summary)
-        for code, sendable, name, summary in rows
+    def yes_no(value: bool) -> str:
+        return words["yes"] if value else words["no"]
+
+    rows = [
+        (str(d.code), yes_no(d.sendable), words[f"reconnect_{d.reconnect}"], d.name, d.summary)
+        for d in codes
     ]
-    columns = [max(_display_width(row[index]) for row in table) for index in range(3)]
+    rows.extend(
+        (_span(b), yes_no(b.sendable), words[f"reconnect_{b.reconnect}"], b.name, b.summary)
+        for b in ranges
+    )
+    header = (
+        words["code"],
+        words["sendable_column"],
+        words["reconnect_column"],
+        words["name"],
+        words["summary"],
+    )
+    table = [header, *rows]
+    # Every column but the last is padded to its widest cell; the summary takes what is left.
+    columns = [max(_display_width(row[index]) for row in table) for index in range(4)]
     lines = []
     for row in table:
         cells = "  ".join(_pad(cell, column) for cell, column in zip(row, columns, strict=False))
         start = f"{cells}  "
         # One line per code: the summary is cut to the terminal; `explain` has the rest.
-        lines.append(start + _truncate(row[3], width - _display_width(start)))
+        lines.append(start + _truncate(row[4], width - _display_width(start)))
     return "\n".join(lines)
 
 

@@ -28,6 +28,8 @@ from asgi_closeguard import (
 )
 from asgi_closeguard._cli import main
 from asgi_closeguard._codes import CODE_RANGES
+from asgi_closeguard._export_js import export_js
+from asgi_closeguard._knowledge import interface_texts
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -65,6 +67,8 @@ GOLDEN_CASES = {
     "list_en.txt": ["list"],
     "list_ko.txt": ["list", "--lang", "ko"],
     "explain_1011_ko.json": ["explain", "1011", "--lang", "ko", "--json"],
+    "explain_1012_en.txt": ["explain", "1012"],
+    "export_js.js": ["export-js"],
 }
 
 
@@ -185,6 +189,110 @@ def test_list_json(lang: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert data["codes"][0] == dataclasses.asdict(describe(1000, lang))
     assert [entry["range"] for entry in data["ranges"]] == [band.key for band in CODE_RANGES]
     assert data["ranges"][-1] == dataclasses.asdict(describe_range("out_of_range", lang))
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_list_shows_what_a_reconnecting_client_does(
+    lang: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = run(["list", "--lang", lang], capsys)
+    words = interface_texts(lang)
+    header, *rows = out.splitlines()
+    assert words["reconnect_column"] in header
+    for row, code in zip(rows, CloseCode, strict=False):
+        assert f"  {words[f'reconnect_{describe(code, lang).reconnect}']}  " in row, row
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("code", ["1000", "1012", "1013", "4001"])
+def test_explain_says_whether_to_reconnect(
+    code: str, lang: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = run(["explain", code, "--lang", lang, "--json"], capsys)
+    data = json.loads(out)
+    description = describe(int(code), lang)
+    assert (data["reconnect"], data["reconnect_text"]) == (
+        description.reconnect,
+        description.reconnect_text,
+    )
+    _, text, _ = run(["explain", code, "--lang", lang], capsys)
+    label = f"{interface_texts(lang)['reconnect']}: "
+    assert label + interface_texts(lang)[f"reconnect_{description.reconnect}"] in text
+
+
+# --- export-js -------------------------------------------------------------------------------
+
+#: The issue's budget for the module with English and Korean together.
+MODULE_BUDGET_BYTES = 150 * 1024
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["export-js", "--lang", "ko", "en"],
+        ["export-js", "--lang", "ko", "--lang", "en"],
+        ["export-js", "--lang", "en", "ko", "en"],
+    ],
+)
+def test_export_js_gives_the_same_bytes_for_the_same_languages(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(argv, capsys)
+    assert (status, err) == (0, "")
+    assert out == export_js()
+    assert out == (GOLDEN / "export_js.js").read_text(encoding="utf-8")
+
+
+def test_export_js_fits_the_budget_and_imports_nothing() -> None:
+    module = export_js(["en", "ko"])
+    assert len(module.encode("utf-8")) <= MODULE_BUDGET_BYTES
+    assert module.endswith("\n")
+    code_lines = [line.strip() for line in module.splitlines()]
+    # Dependency-free: the one import in the file is the usage example in its JSDoc.
+    assert not [line for line in code_lines if line.startswith("import ")]
+    assert "require(" not in module
+    for name in ("describeClose", "shouldReconnect", "reconnectText"):
+        assert f"export function {name}(" in module
+    assert "@property" in module  # JSDoc types
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_export_js_takes_only_the_languages_asked_for(lang: str) -> None:
+    module = export_js([lang])
+    assert f"export const LANGUAGES = Object.freeze([\n  {json.dumps(lang)}\n]);" in module
+    for other in set(LANGUAGES) - {lang}:
+        assert describe(1006, other).summary not in module
+    assert describe(1006, lang).summary in module
+
+
+def test_export_js_defaults_to_english_when_it_has_english() -> None:
+    assert 'export const DEFAULT_LANGUAGE = "en";' in export_js()
+    assert 'export const DEFAULT_LANGUAGE = "ko";' in export_js(["ko"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["export-js", "--lang", "fr"], "unknown language 'fr': available languages are en, ko"),
+        (["export-js", "--lang", "en", "KO"], "unknown language 'KO'"),
+    ],
+)
+def test_export_js_unknown_language_is_one_line_and_status_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(argv, capsys)
+    assert (status, out) == (2, "")
+    assert err.startswith(ERROR_PREFIX + message)
+    assert err.count("\n") == 1
+
+
+def test_export_js_without_a_language_after_lang_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["export-js", "--lang"])
+    assert info.value.code == 2
+    assert "usage: asgi-closeguard export-js" in capsys.readouterr().err
 
 
 # --- bad input -----------------------------------------------------------------------------
