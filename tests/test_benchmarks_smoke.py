@@ -63,6 +63,21 @@ def test_inprocess_benchmark_reports_every_variant(tmp_path: Path) -> None:
     assert {"cpu", "cores", "python"} <= set(report["machine"])
 
 
+def test_integrations_benchmark_reports_every_variant(tmp_path: Path) -> None:
+    output, report = run_benchmark("integrations", tmp_path / "integrations.json")
+    assert output.startswith("# Integrations:")
+    variants = {"guard", "callback", "prometheus", "opentelemetry", "opentelemetry-span"}
+    assert set(report["variants"]) == variants
+    for name, figures in report["variants"].items():
+        assert name in output
+        assert len(figures["ns_per_connection"]) == report["rounds"] == 3
+        assert figures["median_ns_per_connection"] > 0
+        assert len(figures["cpu_ns_per_connection"]) == 3
+        assert isinstance(figures["ns_over_callback"], float)
+    ratios = {f"{name}/guard" for name in variants - {"guard"}}
+    assert set(report["ratios"]) == set(report["cpu_ratios"]) == ratios
+
+
 @pytest.mark.server
 @pytest.mark.slow
 def test_end_to_end_benchmark_reports_every_variant_on_both_uvicorn_implementations(
