@@ -8,6 +8,8 @@ Routes:
 - ``/raw/ws/<scenario>`` and ``/guarded/ws/<scenario>``: the same WebSocket handlers, without
   and with ``CloseGuardMiddleware`` (a plain ASGI wrapper around the guarded sub-app);
 - ``/``: the playground, the live-close panel and the reference table of every code;
+- ``/js/closeguard.js``: the module ``asgi-closeguard export-js`` prints, built from the package
+  when the app starts; the playground explains every close with it;
 - ``/codes/{code}``, ``/compare/{a}/{b}``: one code, or two side by side, as HTML;
 - ``/api/codes``, ``/api/codes/{code}``, ``/api/compare/{a}/{b}``: the same as JSON;
 - ``/api/closes``: the guard's last 100 close records and counts by code; ``/metrics``: the
@@ -48,6 +50,7 @@ from asgi_closeguard import (
     describe_range,
 )
 from asgi_closeguard._codes import CODE_RANGES
+from asgi_closeguard._export_js import export_js
 from asgi_closeguard._knowledge import interface_texts, validate_language
 
 from .chrome import LANGUAGE_NAMES, chrome
@@ -74,6 +77,10 @@ CONFUSED_PAIRS: Final[tuple[tuple[int, int], ...]] = (
 
 #: The scenario the playground marks "start here".
 FIRST_SCENARIO: Final = "crash"
+
+#: Where the page's JavaScript imports the close-code module from.
+CLOSEGUARD_JS_PATH: Final = "/js/closeguard.js"
+JAVASCRIPT: Final = "text/javascript; charset=utf-8"
 
 
 class CodeList(BaseModel):
@@ -169,6 +176,9 @@ def _page_code(text: str, lang: str) -> int:
 def create_app() -> FastAPI:
     """Build the demo app with a fresh close log and Prometheus registry."""
     closes = CloseLog()
+    # Built from the installed package, never copied into static/: the page always explains
+    # closes with the texts and rules of the package that serves it.
+    closeguard_js = export_js()
     templates = Jinja2Templates(directory=TEMPLATES_DIRECTORY)
     # A missing text is an error, not a blank on the page: the texts' keys can change.
     templates.env.undefined = StrictUndefined
@@ -257,7 +267,15 @@ def create_app() -> FastAPI:
                     "more_about",
                     "closes_empty",
                     "chart_label",
+                    "connection",
+                    "reconnecting_in",
+                    "stays_closed",
+                    "gave_up",
                 )
+            },
+            "ui": {
+                key: interface_texts(lang)[key]
+                for key in ("reconnect", "reconnect_no", "reconnect_yes", "reconnect_backoff")
             },
             "names": {str(d.code): d.name for d in codes},
         }
@@ -267,7 +285,12 @@ def create_app() -> FastAPI:
             lang,
             {
                 "scenarios": [
-                    {"key": s.key, "takes_close": s.takes_close, "text": words[f"scenario_{s.key}"]}
+                    {
+                        "key": s.key,
+                        "takes_close": s.takes_close,
+                        "reconnects": s.reconnects,
+                        "text": words[f"scenario_{s.key}"],
+                    }
                     for s in SCENARIOS
                 ],
                 "first_scenario": FIRST_SCENARIO,
@@ -301,6 +324,18 @@ def create_app() -> FastAPI:
         lang = _page_language(lang)
         first, second = _page_code(a, lang), _page_code(b, lang)
         return render(request, "compare.html", lang, {"c": compare(first, second, lang)})
+
+    @app.get(
+        CLOSEGUARD_JS_PATH,
+        response_class=Response,
+        tags=["close codes"],
+        responses={200: {"content": {JAVASCRIPT: {}}}},
+    )
+    async def closeguard_module() -> Response:
+        """The ES module ``asgi-closeguard export-js`` prints, in every language:
+        ``describeClose(codeOrCloseEvent, lang)`` and ``shouldReconnect(codeOrCloseEvent)``."""
+        # no-cache: a browser revalidates, so an upgraded package reaches the page at once.
+        return Response(closeguard_js, media_type=JAVASCRIPT, headers={"Cache-Control": "no-cache"})
 
     @app.get("/api/codes", response_model=CodeList, tags=["close codes"])
     async def api_codes(lang: LangQuery = "en") -> CodeList:

@@ -67,6 +67,20 @@ _EN: Final[Mapping[str, str]] = {
         "Accepts, then raises TimeoutError, which the guarded mount maps with "
         "exception_codes={TimeoutError: 1013}."
     ),
+    "scenario_restart": (
+        "Closes the first connection with 1012, as a restarting server does. The page's client "
+        "asks shouldReconnect(), comes back by itself after a short random delay, and stops "
+        "after the 1000 that ends the second connection."
+    ),
+    "explained_by": (
+        "Every close below is explained in this page's language by closeguard.js, the module "
+        "that asgi-closeguard export-js prints, with what a reconnecting client built on its "
+        "shouldReconnect() does next."
+    ),
+    "connection": "connection {number}",
+    "reconnecting_in": "reconnects in {ms} ms",
+    "stays_closed": "stays closed",
+    "gave_up": "gave up after {number} connections",
     "closes": "Live closes",
     "closes_intro": (
         "Every connection to /guarded leaves one CloseRecord through on_close: counts by close "
@@ -161,6 +175,20 @@ _KO: Final[Mapping[str, str]] = {
         "연결을 수락한 뒤 TimeoutError를 던집니다. 가드 쪽 마운트는 "
         "exception_codes={TimeoutError: 1013}으로 이를 매핑합니다."
     ),
+    "scenario_restart": (
+        "재시작하는 서버처럼 첫 연결을 1012로 닫습니다. 페이지의 클라이언트는 shouldReconnect()에 "
+        "물어보고 짧은 무작위 지연 뒤 스스로 다시 연결하며, 두 번째 연결을 끝내는 1000 다음에는 "
+        "멈춥니다."
+    ),
+    "explained_by": (
+        "아래의 모든 종료는 asgi-closeguard export-js가 만든 모듈인 closeguard.js가 이 페이지의 "
+        "언어로 설명합니다. 그 모듈의 shouldReconnect()로 만든 재연결 클라이언트가 다음에 무엇을 "
+        "하는지도 함께 보여 줍니다."
+    ),
+    "connection": "{number}번째 연결",
+    "reconnecting_in": "{ms}ms 뒤 재연결",
+    "stays_closed": "연결을 닫아 둠",
+    "gave_up": "연결 {number}번 뒤 포기",
     "closes": "실시간 종료 기록",
     "closes_intro": (
         "/guarded로 들어온 모든 연결은 on_close를 통해 CloseRecord를 하나씩 남깁니다. 종료 "

@@ -16,6 +16,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 __all__ = [
     "ECHO_LIMIT",
     "EXCEPTION_CODES",
+    "RESTART_CLOSES",
     "SCENARIOS",
     "Scenario",
     "UpstreamTimeoutError",
@@ -34,12 +35,22 @@ class UpstreamTimeoutError(TimeoutError):
 EXCEPTION_CODES: Final[Mapping[type[BaseException], int]] = {TimeoutError: 1013}
 
 
+#: How the restart scenario closes its first connection, and every later one: a server
+#: restarting, then a session that ended normally.
+RESTART_CLOSES: Final[tuple[tuple[int, str], tuple[int, str]]] = (
+    (1012, "restarting"),
+    (1000, "session finished"),
+)
+
+
 @dataclass(frozen=True)
 class Scenario:
-    """One WebSocket scenario: its URL segment and whether it takes a close code and reason."""
+    """One WebSocket scenario: its URL segment, whether it takes a close code and reason, and
+    whether the page's client reconnects after a close, as a reconnecting client would."""
 
     key: str
     takes_close: bool = False
+    reconnects: bool = False
 
     @property
     def path(self) -> str:
@@ -53,6 +64,7 @@ SCENARIOS: Final[tuple[Scenario, ...]] = (
     Scenario("crash"),
     Scenario("return"),
     Scenario("mapped"),
+    Scenario("restart", reconnects=True),
     Scenario("close", takes_close=True),
     Scenario("crash-before-accept"),
     Scenario("echo"),
@@ -99,6 +111,14 @@ async def mapped(websocket: WebSocket) -> None:
     raise UpstreamTimeoutError("the upstream service did not answer in time")
 
 
+async def restart(websocket: WebSocket, attempt: int = 1) -> None:
+    """Accept and close: with 1012 on the client's first connection (the server is
+    restarting), with 1000 on any later one (``?attempt=2``: the session ended normally)."""
+    await websocket.accept()
+    code, reason = RESTART_CLOSES[0] if attempt <= 1 else RESTART_CLOSES[1]
+    await websocket.close(code=code, reason=reason)
+
+
 _HANDLERS = {
     "echo": echo,
     "crash": crash,
@@ -106,6 +126,7 @@ _HANDLERS = {
     "return": return_without_close,
     "close": close_with,
     "mapped": mapped,
+    "restart": restart,
 }
 
 

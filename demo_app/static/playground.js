@@ -1,23 +1,26 @@
 // The playground: run each scenario raw and guarded, and show what the browser's CloseEvent
-// reported on each side, with the knowledge API's explanation of the code received.
-"use strict";
+// reported on each side, explained by closeguard.js (the module `asgi-closeguard export-js`
+// prints, served by the app from the installed package) with what a reconnecting client does.
+// A scenario marked data-reconnects runs such a client: it comes back by itself whenever
+// shouldReconnect() says so.
+import { describeClose, reconnectText, shouldReconnect } from "../js/closeguard.js";
 
-(() => {
+{
   const data = JSON.parse(document.getElementById("page-data").textContent);
   const words = data.words;
   const TIMEOUT_MS = 5000;
-  const descriptions = new Map(); // code -> Promise of /api/codes/{code}
+  // A bound on the demo's reconnecting client, so a scenario can never loop for ever.
+  const MAX_CONNECTIONS = 5;
 
-  function describe(code) {
-    if (!descriptions.has(code)) {
-      const url = `${data.root}/api/codes/${code}?lang=${encodeURIComponent(data.lang)}`;
-      descriptions.set(
-        code,
-        fetch(url).then((response) => (response.ok ? response.json() : null)).catch(() => null),
-      );
-    }
-    return descriptions.get(code);
+  // How long a reconnecting client waits before its next connection: a short random delay
+  // after "yes", exponential backoff with jitter after "backoff".
+  function reconnectDelay(reconnect, attempt) {
+    if (reconnect === "yes") return 100 + Math.round(Math.random() * 500);
+    const ceiling = Math.min(5000, 500 * 2 ** (attempt - 1));
+    return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
   }
+
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
   function socketUrl(side, scenario, query) {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -50,7 +53,16 @@
       });
       socket.addEventListener("close", (event) => {
         clearTimeout(timer);
-        resolve({ ...outcome, code: event.code, reason: event.reason, wasClean: event.wasClean });
+        resolve({
+          ...outcome,
+          code: event.code,
+          reason: event.reason,
+          wasClean: event.wasClean,
+          // The CloseEvent itself goes to closeguard.js: what a front end would pass it.
+          description: describeClose(event, data.lang),
+          shouldReconnect: shouldReconnect(event),
+          reconnectText: reconnectText(event, data.lang),
+        });
       });
     });
   }
@@ -68,18 +80,41 @@
     return node;
   }
 
-  async function show(cell, outcome) {
+  function reconnectPill(reconnect) {
+    const pill = element("span", `pill pill--reconnect-${reconnect}`, data.ui[`reconnect_${reconnect}`]);
+    pill.dataset.reconnect = reconnect;
+    return pill;
+  }
+
+  // One connection of a reconnecting client: its close, and what the client did next.
+  function historyItem(outcome, number, next) {
+    const item = element("li", "result__attempt");
+    item.dataset.code = String(outcome.code);
+    item.dataset.reconnect = outcome.description.reconnect;
+    item.append(
+      `${words.connection.replace("{number}", number)}: `,
+      element("strong", "", `${outcome.code} ${outcome.description.name}`),
+      " ",
+      reconnectPill(outcome.description.reconnect),
+      ` ${next}`,
+    );
+    return item;
+  }
+
+  function show(cell, outcome, history = []) {
     const body = cell.querySelector(".result__body");
-    const description = await describe(outcome.code);
+    const description = outcome.description;
     body.replaceChildren();
     cell.dataset.state = outcome.wasClean ? "clean" : "unclean";
     cell.dataset.code = String(outcome.code);
     cell.dataset.wasClean = String(outcome.wasClean);
+    cell.dataset.reconnect = description.reconnect;
+    cell.dataset.connections = String(Math.max(history.length, 1));
 
     const headline = element("p", "result__headline");
     headline.append(element("span", "result__code", String(outcome.code)));
     headline.append(" ");
-    headline.append(element("span", "result__name", description ? description.name : ""));
+    headline.append(element("span", "result__name", description.name));
     body.append(headline);
 
     const badges = element("p", "result__badges");
@@ -101,15 +136,46 @@
     if (outcome.echoed !== null) body.append(element("p", "result__note", `${words.echoed}: “${outcome.echoed}”`));
     if (!outcome.opened) body.append(element("p", "result__note", words.not_opened));
     if (outcome.timedOut) body.append(element("p", "result__note", words.timeout));
-    if (description) {
-      const explain = element("p", "result__explain", firstSentence(description.summary));
-      explain.title = description.summary;
-      body.append(explain);
+    const explain = element("p", "result__explain", firstSentence(description.summary));
+    explain.title = description.summary;
+    body.append(explain);
+
+    const reconnect = element("p", "result__reconnect");
+    reconnect.append(`${data.ui.reconnect}: `, reconnectPill(description.reconnect), ` ${outcome.reconnectText}`);
+    body.append(reconnect);
+    if (history.length > 1) {
+      const list = element("ol", "result__history");
+      list.append(...history.map(({ outcome: past, next }, index) => historyItem(past, index + 1, next)));
+      body.append(list);
     }
 
     const more = element("a", "result__more", words.more_about.replace("{code}", outcome.code));
     more.href = `${data.root}/codes/${outcome.code}?lang=${encodeURIComponent(data.lang)}`;
     body.append(more);
+  }
+
+  // A reconnecting client: connect, and after each close ask shouldReconnect() whether to come
+  // back; every connection is listed in the cell as it ends.
+  async function runReconnecting(cell, scenario, query) {
+    const history = [];
+    for (let attempt = 1; attempt <= MAX_CONNECTIONS; attempt += 1) {
+      const url = socketUrl(cell.dataset.side, scenario, { ...query, attempt: String(attempt) });
+      const outcome = await runSocket(url, scenario);
+      const entry = { outcome, next: words.stays_closed };
+      history.push(entry);
+      if (!outcome.shouldReconnect) break;
+      if (attempt === MAX_CONNECTIONS) {
+        entry.next = words.gave_up.replace("{number}", attempt);
+        break;
+      }
+      const delay = reconnectDelay(outcome.description.reconnect, attempt);
+      entry.next = words.reconnecting_in.replace("{ms}", delay);
+      show(cell, outcome, history);
+      cell.dataset.state = "running";
+      delete cell.dataset.code;
+      await sleep(delay);
+    }
+    show(cell, history[history.length - 1].outcome, history);
   }
 
   function scenarioQuery(card) {
@@ -129,9 +195,14 @@
       cell.dataset.state = "running";
       cell.querySelector(".result__body").replaceChildren(element("p", "result__idle", words.running));
     }
+    const reconnects = card.dataset.reconnects === "true";
     try {
       await Promise.all(
-        cells.map(async (cell) => show(cell, await runSocket(socketUrl(cell.dataset.side, scenario, query), scenario))),
+        cells.map(async (cell) =>
+          reconnects
+            ? runReconnecting(cell, scenario, query)
+            : show(cell, await runSocket(socketUrl(cell.dataset.side, scenario, query), scenario)),
+        ),
       );
     } finally {
       button.disabled = false;
@@ -153,4 +224,4 @@
       runAll.disabled = false;
     }
   });
-})();
+}

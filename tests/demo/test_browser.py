@@ -2,13 +2,18 @@
 
 The page runs the crash scenario both ways and must show what the browser's own CloseEvent
 says: 1006 and ``wasClean: false`` raw, 1011 "Internal Error" and ``wasClean: true`` guarded —
-with no JavaScript error on the way. The screenshots it saves (docs/img/demo.png, the
-playground; docs/img/demo-closes.png, the live panel's chart) are the ones the README shows.
+with no JavaScript error on the way — explained by closeguard.js with what a reconnecting client
+does. The restart scenario's client must come back by itself after 1012, and not after 1000.
+The screenshots it saves (docs/img/demo.png, the playground; docs/img/demo-closes.png, the live
+panel's chart) are the ones the README shows.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +21,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from asgi_closeguard import describe
+from asgi_closeguard._knowledge import interface_texts
 from demo_app.chrome import chrome
 from tests.support.browser import chromium, websocket_close_event
 from tests.support.servers import REPO_ROOT, Server, run_server
@@ -83,7 +89,19 @@ def shown(page: Page, scenario: str, side: str) -> dict[str, str]:
         "wasClean": cell.locator(".badge").inner_text(),
         "reason": cell.locator(".result__reason").inner_text(),
         "explain": cell.locator(".result__explain").inner_text(),
+        "reconnect": cell.locator(".result__reconnect").inner_text(),
+        "reconnect_kind": cell.get_attribute("data-reconnect") or "",
     }
+
+
+def reconnect_line(code: int, lang: str = "en") -> str:
+    """The line the page shows under a close: what a reconnecting client does after it."""
+    description = describe(code, lang)
+    words = interface_texts(lang)
+    return (
+        f"{words['reconnect']}: {words['reconnect_' + description.reconnect]} "
+        f"{description.reconnect_text}"
+    )
 
 
 def test_crash_shows_1006_raw_and_1011_guarded(server: Server, browser: Browser) -> None:
@@ -113,6 +131,8 @@ def test_crash_shows_1006_raw_and_1011_guarded(server: Server, browser: Browser)
     assert guarded["name"] == describe(1011).name
     assert guarded["wasClean"] == "wasClean: true"
     assert "Internal Error" in guarded["reason"]
+    assert (raw["reconnect"], raw["reconnect_kind"]) == (reconnect_line(1006), "backoff")
+    assert (guarded["reconnect"], guarded["reconnect_kind"]) == (reconnect_line(1011), "backoff")
 
     # The live panel picks the guarded closes up without a reload.
     page.wait_for_function(
@@ -149,6 +169,53 @@ def test_korean_page_runs_the_crash_in_korean(server: Server, browser: Browser) 
     assert (raw["code"], raw["name"]) == ("1006", describe(1006, "ko").name)
     assert (guarded["code"], guarded["name"]) == ("1011", describe(1011, "ko").name)
     assert chrome("ko")["reason"] in guarded["reason"]
+    assert guarded["explain"] == first_sentence(describe(1011, "ko").summary)
+    assert guarded["reconnect"] == reconnect_line(1011, "ko")
+    assert errors.messages == []
+    page.close()
+
+
+def restart_connections(page: Page, side: str) -> list[tuple[str | None, str | None]]:
+    """Each connection the restart scenario's client made: (close code, reconnect), in order."""
+    items = page.locator(f'.scenario[data-scenario="restart"] .result--{side} .result__attempt')
+    return [
+        (item.get_attribute("data-code"), item.get_attribute("data-reconnect"))
+        for item in items.all()
+    ]
+
+
+def guarded_restart_closes(server: Server) -> list[int]:
+    """The codes the guard recorded for /guarded/ws/restart, oldest first."""
+    with urllib.request.urlopen(server.http_url("/api/closes"), timeout=10) as response:
+        records = json.load(response)["records"]
+    return [r["code"] for r in reversed(records) if r["path"] == "/guarded/ws/restart"]
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_restart_reconnects_after_1012_and_not_after_1000(
+    server: Server, browser: Browser, lang: str
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    errors = PageErrors(page)
+    page.goto(server.http_url(f"/?lang={lang}"))
+    before = len(guarded_restart_closes(server))
+
+    run_scenario(page, "restart")
+    for side in ("raw", "guarded"):
+        assert restart_connections(page, side) == [("1012", "yes"), ("1000", "no")]
+        final = shown(page, "restart", side)
+        assert (final["code"], final["reconnect"]) == ("1000", reconnect_line(1000, lang))
+        assert final["name"] == describe(1000, lang).name
+
+    # No third connection: wait longer than the client's longest delay after "yes" (0.6 s),
+    # then count what reached the guarded server.
+    page.wait_for_timeout(1500)
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while len(guarded_restart_closes(server)) < before + 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert guarded_restart_closes(server)[before:] == [1012, 1000]
+    cell = page.locator('.scenario[data-scenario="restart"] .result--guarded')
+    assert cell.get_attribute("data-connections") == "2"
     assert errors.messages == []
     page.close()
 

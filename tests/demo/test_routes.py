@@ -15,8 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
 
+import demo_app.app
 from asgi_closeguard import LANGUAGES, CloseCode, compare, describe, describe_range
 from asgi_closeguard._codes import CODE_RANGES
+from asgi_closeguard._export_js import export_js
 from asgi_closeguard._knowledge import interface_texts
 from demo_app.app import CONFUSED_PAIRS, STATIC_DIRECTORY
 from demo_app.chrome import CHROME, LANGUAGE_NAMES, chrome
@@ -100,8 +102,15 @@ def test_home_page_shows_every_code_and_band_from_the_knowledge_api(
     for scenario in SCENARIOS:
         assert f'data-scenario="{scenario.key}"' in page
         assert html(chrome(lang)[f"scenario_{scenario.key}"]) in page
-    for heading in ("sendable", "sent_by", "summary", "name", "code"):
+    for heading in ("sendable", "sent_by", "reconnect", "summary", "name", "code"):
         assert html(interface_texts(lang)[heading]) in page
+    # What a reconnecting client does, for every code and band, in the page's language.
+    reconnects = re.findall(r'data-reconnect="(no|yes|backoff)">([^<]+)<', page)
+    expected = [describe(code, lang) for code in CloseCode]
+    expected += [describe_range(band, lang) for band in CODE_RANGES]
+    assert reconnects == [
+        (d.reconnect, html(interface_texts(lang)[f"reconnect_{d.reconnect}"])) for d in expected
+    ]
     for heading in ("codes_heading", "ranges_heading", "playground", "closes", "reference"):
         assert html(chrome(lang)[heading]) in page
 
@@ -151,7 +160,12 @@ def test_code_page_is_the_knowledge_apis_description(
         heading_at = page.index(f"<h2>{html(heading)}</h2>", position)
         text_at = page.index(html(text), heading_at)
         position = text_at
-    for fact in (description.name, description.range_text, description.reference):
+    for fact in (
+        description.name,
+        description.range_text,
+        description.reference,
+        description.reconnect_text,
+    ):
         assert html(fact) in page
     assert f'href="{description.reference_url}"' in page
     if description.constant:
@@ -245,6 +259,44 @@ def test_api_routes_are_in_the_openapi_document(client: TestClient) -> None:
     docs = client.get("/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+
+
+# --- closeguard.js: the exported module, as the page loads it -----------------------------------
+
+
+def test_closeguard_js_is_the_module_export_js_prints(client: TestClient) -> None:
+    response = client.get("/js/closeguard.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.text == export_js()
+
+
+def test_closeguard_js_is_built_when_the_app_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Whatever the package gives at startup is what the page gets: there is no copy on disk.
+    monkeypatch.setattr(demo_app.app, "export_js", lambda: "export const fresh = true;\n")
+    with TestClient(demo_app.app.create_app()) as client:
+        assert client.get("/js/closeguard.js").text == "export const fresh = true;\n"
+    assert not list(STATIC_DIRECTORY.glob("closeguard*"))
+
+
+def test_the_playground_imports_closeguard_js(client: TestClient) -> None:
+    page = client.get("/").text
+    assert '<script type="module" src="/static/playground.js"></script>' in page
+    assert '<a href="/js/closeguard.js">' in page
+    playground = client.get("/static/playground.js").text
+    imported = re.search(r'^import \{ ([^}]+) \} from "([^"]+)";$', playground, re.MULTILINE)
+    assert imported, "playground.js imports nothing from closeguard.js"
+    assert imported.group(2) == "../js/closeguard.js"  # /static/../js/closeguard.js
+    assert {"describeClose", "shouldReconnect"} <= set(imported.group(1).split(", "))
+    # The page asks the module, not the API, what a close means.
+    assert "/api/codes" not in playground
+
+
+def test_the_restart_scenario_is_marked_as_reconnecting(client: TestClient) -> None:
+    page = client.get("/").text
+    marked = re.findall(r'data-scenario="([^"]+)" data-reconnects="true"', page)
+    assert marked == [scenario.key for scenario in SCENARIOS if scenario.reconnects] == ["restart"]
 
 
 # --- error paths: a clear 4xx, never a 500 ------------------------------------------------------

@@ -70,6 +70,13 @@ SCENARIOS = [
     ),
     ("crash-before-accept", Seen(raised=RuntimeError), Seen(raised=RuntimeError)),
     ("return", None, Seen(message=close(1000))),
+    # A restarting server on the first connection; a finished session on the next one.
+    ("restart", Seen(message=close(1012, "restarting")), Seen(message=close(1012, "restarting"))),
+    (
+        "restart?attempt=2",
+        Seen(message=close(1000, "session finished")),
+        Seen(message=close(1000, "session finished")),
+    ),
     ("close", Seen(message=close(1000)), Seen(message=close(1000))),
     ("close?code=4000&reason=ok", Seen(message=close(4000, "ok")), Seen(message=close(4000, "ok"))),
     ("close?code=3003", Seen(message=close(3003)), Seen(message=close(3003))),
@@ -131,6 +138,9 @@ RECORDS = [
     ("crash-before-accept", {"label": "http-500", "code": None, "http_status": 500,
                              "closed_by": "guard", "accepted": False}),
     ("return", {"label": "1000", "code": 1000, "closed_by": "guard", "exception": None}),
+    ("restart", {"label": "1012", "code": 1012, "reason": "restarting", "closed_by": "app"}),
+    ("restart?attempt=3", {"label": "1000", "code": 1000, "reason": "session finished",
+                           "closed_by": "app"}),
     ("close?code=1006&reason=r", {"label": "1011", "code": 1011, "reason": "r",
                                   "closed_by": "app", "requested_code": 1006}),
     ("close?code=4000", {"label": "4000", "code": 4000, "closed_by": "app",
