@@ -12,8 +12,8 @@ Routes:
   when the app starts; the playground explains every close with it;
 - ``/codes/{code}``, ``/compare/{a}/{b}``: one code, or two side by side, as HTML;
 - ``/api/codes``, ``/api/codes/{code}``, ``/api/compare/{a}/{b}``: the same as JSON;
-- ``/api/closes``: the guard's last 100 close records and counts by code; ``/metrics``: the
-  same counts for Prometheus.
+- ``/api/closes``: the guard's last 100 close records and counts by code; ``/metrics``: every
+  guarded close for Prometheus, counted by ``asgi_closeguard.prometheus.CloseMetrics``.
 
 Every page and API route takes ``?lang=`` (one of the knowledge texts' languages, ``en`` by
 default). An unknown language is an error (422), not a silent fallback, so a typo in a link
@@ -33,7 +33,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import StrictUndefined
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -52,6 +52,7 @@ from asgi_closeguard import (
 from asgi_closeguard._codes import CODE_RANGES
 from asgi_closeguard._export_js import export_js
 from asgi_closeguard._knowledge import interface_texts, validate_language
+from asgi_closeguard.prometheus import CloseMetrics
 
 from .chrome import LANGUAGE_NAMES, chrome
 from .closes import CloseLog
@@ -176,6 +177,8 @@ def _page_code(text: str, lang: str) -> int:
 def create_app() -> FastAPI:
     """Build the demo app with a fresh close log and Prometheus registry."""
     closes = CloseLog()
+    # A registry per app, not prometheus_client's global one: tests build many apps.
+    metrics_registry = CollectorRegistry()
     # Built from the installed package, never copied into static/: the page always explains
     # closes with the texts and rules of the package that serves it.
     closeguard_js = export_js()
@@ -190,7 +193,9 @@ def create_app() -> FastAPI:
     # A plain ASGI wrapper around the whole sub-app: what `app.add_middleware` does, made
     # explicit so that only the /guarded mount is guarded.
     guarded = CloseGuardMiddleware(
-        guarded_inner, exception_codes=EXCEPTION_CODES, on_close=closes.record
+        guarded_inner,
+        exception_codes=EXCEPTION_CODES,
+        on_close=[closes.record, CloseMetrics(registry=metrics_registry)],
     )
 
     app = FastAPI(
@@ -202,6 +207,7 @@ def create_app() -> FastAPI:
         ),
     )
     app.state.closes = closes
+    app.state.metrics_registry = metrics_registry
     app.mount("/raw", raw, name="raw")
     app.mount("/guarded", guarded, name="guarded")
     app.mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")
@@ -380,8 +386,9 @@ def create_app() -> FastAPI:
         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
     )
     async def metrics() -> Response:
-        """Prometheus text format: ``closeguard_websocket_closes_total{code, closed_by}``."""
-        return Response(closes.metrics(), media_type=CONTENT_TYPE_LATEST)
+        """Prometheus text format: ``websocket_server_closes_total{code, closed_by, exception,
+        route}`` and ``websocket_server_connection_duration_seconds{closed_by, route}``."""
+        return Response(generate_latest(metrics_registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
 

@@ -1,8 +1,8 @@
-"""What the guard reported: the last 100 close records, counts by code, Prometheus metrics.
+"""What the guard reported: the last 100 close records and counts by code.
 
 One :class:`CloseLog` per app (see :func:`demo_app.app.create_app`), fed by the
-``on_close`` callback of the guarded mount. Its counter lives in a registry of its own, so
-tests can build as many apps as they like without clashing in prometheus_client's global one.
+``on_close`` callback of the guarded mount. The Prometheus metrics come from
+``asgi_closeguard.prometheus.CloseMetrics``, the mount's other ``on_close`` callback.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import collections
 from datetime import datetime, timezone
 from typing import Any, Final
-
-from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from asgi_closeguard import CloseRecord
 
@@ -68,30 +66,21 @@ def record_as_json(record: CloseRecord, at: datetime) -> dict[str, Any]:
 
 
 class CloseLog:
-    """The guard's close records for one app: recent ones, counts, and a Prometheus counter.
+    """The guard's close records for one app: recent ones and counts by code.
 
     :meth:`record` is the ``on_close`` callback. It runs on the event loop, as do the routes
     that read the log, so plain containers need no lock.
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = CollectorRegistry() if registry is None else registry
+    def __init__(self) -> None:
         self._recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECENT_RECORDS)
         self._counts: collections.Counter[str] = collections.Counter()
-        self._closes = Counter(
-            "closeguard_websocket_closes",
-            "WebSocket connections closed behind CloseGuardMiddleware, by close code and by "
-            "who closed (code is http-<status> when the handshake was answered with HTTP).",
-            labelnames=("code", "closed_by"),
-            registry=self.registry,
-        )
 
     def record(self, record: CloseRecord) -> None:
         """Keep one record: the ``on_close`` callback of the guarded mount."""
         label = close_label(record)
         self._recent.append(record_as_json(record, datetime.now(timezone.utc)))
         self._counts[label] += 1
-        self._closes.labels(code=label, closed_by=record.closed_by).inc()
 
     def snapshot(self) -> dict[str, Any]:
         """What ``/api/closes`` returns: the total, counts by code, the recent records (newest
@@ -101,10 +90,6 @@ class CloseLog:
             "counts": dict(sorted(self._counts.items(), key=lambda item: _label_order(item[0]))),
             "records": list(reversed(self._recent)),
         }
-
-    def metrics(self) -> bytes:
-        """The Prometheus text exposition of this log's registry."""
-        return generate_latest(self.registry)
 
 
 def _label_order(label: str) -> tuple[int, str]:

@@ -414,4 +414,5 @@ def test_metrics_are_prometheus_text(client: TestClient) -> None:
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=")
-    assert "# TYPE closeguard_websocket_closes_total counter" in response.text
+    assert "# TYPE websocket_server_closes_total counter" in response.text
+    assert "# TYPE websocket_server_connection_duration_seconds histogram" in response.text

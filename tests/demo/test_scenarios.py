@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import generate_latest
 from starlette.websockets import WebSocketDisconnect
 
 from demo_app.app import create_app
-from demo_app.closes import RECENT_RECORDS, CloseLog
+from demo_app.closes import RECENT_RECORDS
 from demo_app.scenarios import ECHO_LIMIT, UpstreamTimeoutError
 from tests.harness import run
 
@@ -163,12 +164,15 @@ def test_guarded_closes_reach_api_closes_and_metrics(
     (record,) = snapshot["records"]
     assert record["path"] == "/guarded/ws/" + url.partition("?")[0]
     assert {key: record[key] for key in expected} == expected
+    # CloseMetrics: "none" when no close frame went out, and the route's template.
     metrics = client.get("/metrics").text
+    code = "none" if expected["code"] is None else expected["code"]
     sample = (
-        f'closeguard_websocket_closes_total{{closed_by="{expected["closed_by"]}",'
-        f'code="{expected["label"]}"}} 1.0'
+        f'websocket_server_closes_total{{closed_by="{expected["closed_by"]}",code="{code}",'
+        f'exception="{record["exception"] or ""}",route="/ws/{url.partition("?")[0]}"}} 1.0'
     )
     assert sample in metrics
+    assert metrics.count("websocket_server_closes_total{") == 1
 
 
 def test_echo_session_is_recorded_as_the_clients_close(client: TestClient) -> None:
@@ -202,8 +206,18 @@ def test_every_app_has_its_own_log_and_registry() -> None:
         connect(client, "/guarded/ws/return")
     assert first.state.closes.snapshot()["total"] == 1
     assert second.state.closes.snapshot()["total"] == 0
-    assert first.state.closes.registry is not second.state.closes.registry
-    assert CloseLog().registry is not CloseLog().registry
+    assert first.state.metrics_registry is not second.state.metrics_registry
+    assert (
+        first.state.metrics_registry.get_sample_value(
+            "websocket_server_closes_total",
+            {"code": "1000", "closed_by": "guard", "exception": "", "route": "/ws/return"},
+        )
+        == 1.0
+    )
+    assert (
+        "websocket_server_closes_total{"
+        not in generate_latest(second.state.metrics_registry).decode()
+    )
 
 
 def test_counts_are_in_code_order_with_http_answers_last(client: TestClient) -> None:

@@ -124,4 +124,7 @@ def test_guarded_crash_is_still_logged_and_recorded(server: Server) -> None:
     )
     with urllib.request.urlopen(server.http_url("/metrics"), timeout=5) as response:
         metrics = response.read().decode()
-    assert 'closeguard_websocket_closes_total{closed_by="guard",code="1011"}' in metrics
+    assert (
+        'websocket_server_closes_total{closed_by="guard",code="1011",exception="RuntimeError",'
+        'route="/ws/crash"}'
+    ) in metrics
