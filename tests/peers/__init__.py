@@ -1,0 +1,1 @@
+"""Starlette's and FastAPI's own WebSocket tests, run raw and behind the guard."""
