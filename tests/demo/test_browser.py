@@ -191,10 +191,9 @@ def guarded_restart_closes(server: Server) -> list[int]:
     return [r["code"] for r in reversed(records) if r["path"] == "/guarded/ws/restart"]
 
 
-@pytest.mark.parametrize("lang", ["en", "ko"])
-def test_restart_reconnects_after_1012_and_not_after_1000(
-    server: Server, browser: Browser, lang: str
-) -> None:
+def test_restart_reconnects_after_1012_and_not_after_1000(server: Server, browser: Browser) -> None:
+    # One language is enough here: the Korean crash test reads the Korean explanations.
+    lang = "en"
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     errors = PageErrors(page)
     page.goto(server.http_url(f"/?lang={lang}"))
