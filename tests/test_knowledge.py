@@ -73,6 +73,7 @@ def placeholders(template: str) -> set[str]:
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_every_number_a_close_frame_can_carry_is_described(lang: str) -> None:
+    reconnect_words = load_language_file(lang)["reconnect"]
     for code in range(LARGEST_WIRE_CODE + 1):
         description = describe(code, lang)
         assert description.code == code
@@ -80,10 +81,7 @@ def test_every_number_a_close_frame_can_carry_is_described(lang: str) -> None:
         assert description.registered == (code in set(CloseCode))
         assert description.summary
         assert description.reconnect in RECONNECTS
-        assert (
-            description.reconnect_text
-            == load_language_file(lang)["reconnect"][description.reconnect]
-        )
+        assert description.reconnect_text == reconnect_words[description.reconnect]
 
 
 @pytest.mark.parametrize(
