@@ -9,6 +9,7 @@ module does not import it; creating a :class:`CloseMetrics` does.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Final
@@ -79,8 +80,9 @@ class CloseMetrics:
     the raw path, which would make one series per URL. Neither the close reason nor the
     exception's text becomes a label.
 
-    Creating it again on the same registry reuses the same two metrics, so building an app
-    twice (in tests, on reload) does not fail; two of them on one guard count every close twice.
+    Creating it again on the same registry reuses the same two metrics (registering them again
+    if they were unregistered meanwhile), so building an app twice (in tests, on reload) does
+    not fail; two of them on one guard count every close twice.
 
     Args:
         registry: the ``prometheus_client.CollectorRegistry`` to register the metrics in;
@@ -139,6 +141,11 @@ def _collectors_for(
     with _collectors_lock:
         found = _collectors.get(registry)
         if found is not None:
+            for collector in found:
+                # Put back what was unregistered since; a collector still there is refused
+                # as a duplicate, which is the usual case and changes nothing.
+                with contextlib.suppress(ValueError):
+                    registry.register(collector)
             return found
         closes = prometheus_client.Counter(
             "websocket_server_closes",

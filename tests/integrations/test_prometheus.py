@@ -151,6 +151,17 @@ def test_twice_on_one_registry_shares_the_metrics(registry: CollectorRegistry) -
     assert closes(registry) == {("1000", "guard", "", ""): 2.0}
 
 
+def test_metrics_unregistered_since_are_registered_again(registry: CollectorRegistry) -> None:
+    first = CloseMetrics(registry=registry)
+    first(record())
+    for name in (CLOSES, DURATION):
+        registry.unregister(registry._names_to_collectors[name])
+    assert closes(registry) == {}
+    CloseMetrics(registry=registry)(record())
+    assert closes(registry) == {("1000", "guard", "", ""): 2.0}
+    assert durations(registry) == {("guard", ""): 2.0}
+
+
 def test_many_threads_creating_it_at_once_on_one_registry(registry: CollectorRegistry) -> None:
     barrier = threading.Barrier(8)
     errors: list[BaseException] = []
