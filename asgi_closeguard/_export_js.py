@@ -232,8 +232,8 @@ def export_js(languages: Iterable[str] = ()) -> str:
         "@LANGUAGE_LIST@": ", ".join(ordered),
         "@LANGUAGES@": _js(ordered),
         "@DEFAULT_LANGUAGE@": _js(default),
-        "@CODES@": _js(_code_facts()),
-        "@RANGES@": _js(_range_facts()),
+        "@CODES@": _js_table(_code_facts()),
+        "@RANGES@": _js_table(_range_facts()),
         "@TEXTS@": _js({lang: _texts(lang) for lang in ordered}),
     }
     module = _TEMPLATE
@@ -246,6 +246,20 @@ def _js(value: object) -> str:
     # JSON is a JavaScript expression; ensure_ascii=False keeps Korean readable in the file
     # (and smaller). U+2028 and U+2029 have been allowed in JS strings since ES2019.
     return json.dumps(value, ensure_ascii=False, indent=2)
+
+
+def _js_table(rows: Mapping[str, object] | list[Any]) -> str:
+    # One row per line, so that the facts read as a table and a change shows as one line.
+    def compact(value: object) -> str:
+        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+    if isinstance(rows, list):
+        lines = [compact(row) for row in rows]
+        opening, closing = "[", "]"
+    else:
+        lines = [f"{compact(key)}: {compact(row)}" for key, row in rows.items()]
+        opening, closing = "{", "}"
+    return opening + "\n" + ",\n".join(f"  {line}" for line in lines) + "\n" + closing
 
 
 def _code_facts() -> dict[str, dict[str, Any]]:

@@ -69,82 +69,25 @@ export const DEFAULT_LANGUAGE = "en";
  * @type {Readonly<Record<string, Facts>>}
  */
 const CODES = {
-  "1000": {
-    "reconnect": "no",
-    "sendable": true
-  },
-  "1001": {
-    "reconnect": "yes",
-    "sendable": true
-  },
-  "1002": {
-    "reconnect": "no",
-    "sendable": true
-  },
-  "1003": {
-    "reconnect": "no",
-    "sendable": true
-  },
-  "1004": {
-    "reconnect": "no",
-    "sendable": false
-  },
-  "1005": {
-    "reconnect": "no",
-    "sendable": false
-  },
-  "1006": {
-    "reconnect": "backoff",
-    "sendable": false
-  },
-  "1007": {
-    "reconnect": "no",
-    "sendable": true
-  },
-  "1008": {
-    "reconnect": "no",
-    "sendable": true
-  },
-  "1009": {
-    "reconnect": "no",
-    "sendable": true
-  },
-  "1010": {
-    "reconnect": "no",
-    "sendable": true
-  },
-  "1011": {
-    "reconnect": "backoff",
-    "sendable": true
-  },
-  "1012": {
-    "reconnect": "yes",
-    "sendable": true
-  },
-  "1013": {
-    "reconnect": "backoff",
-    "sendable": true
-  },
-  "1014": {
-    "reconnect": "backoff",
-    "sendable": true
-  },
-  "1015": {
-    "reconnect": "no",
-    "sendable": false
-  },
-  "3000": {
-    "reconnect": "no",
-    "sendable": true
-  },
-  "3003": {
-    "reconnect": "no",
-    "sendable": true
-  },
-  "3008": {
-    "reconnect": "backoff",
-    "sendable": true
-  }
+  "1000": {"reconnect": "no", "sendable": true},
+  "1001": {"reconnect": "yes", "sendable": true},
+  "1002": {"reconnect": "no", "sendable": true},
+  "1003": {"reconnect": "no", "sendable": true},
+  "1004": {"reconnect": "no", "sendable": false},
+  "1005": {"reconnect": "no", "sendable": false},
+  "1006": {"reconnect": "backoff", "sendable": false},
+  "1007": {"reconnect": "no", "sendable": true},
+  "1008": {"reconnect": "no", "sendable": true},
+  "1009": {"reconnect": "no", "sendable": true},
+  "1010": {"reconnect": "no", "sendable": true},
+  "1011": {"reconnect": "backoff", "sendable": true},
+  "1012": {"reconnect": "yes", "sendable": true},
+  "1013": {"reconnect": "backoff", "sendable": true},
+  "1014": {"reconnect": "backoff", "sendable": true},
+  "1015": {"reconnect": "no", "sendable": false},
+  "3000": {"reconnect": "no", "sendable": true},
+  "3003": {"reconnect": "no", "sendable": true},
+  "3008": {"reconnect": "backoff", "sendable": true}
 };
 
 /**
@@ -153,41 +96,11 @@ const CODES = {
  * @type {ReadonlyArray<Band>}
  */
 const RANGES = [
-  {
-    "key": "unused",
-    "first": 0,
-    "last": 999,
-    "reconnect": "no",
-    "sendable": false
-  },
-  {
-    "key": "protocol",
-    "first": 1000,
-    "last": 2999,
-    "reconnect": "no",
-    "sendable": false
-  },
-  {
-    "key": "iana",
-    "first": 3000,
-    "last": 3999,
-    "reconnect": "backoff",
-    "sendable": true
-  },
-  {
-    "key": "private",
-    "first": 4000,
-    "last": 4999,
-    "reconnect": "backoff",
-    "sendable": true
-  },
-  {
-    "key": "out_of_range",
-    "first": null,
-    "last": null,
-    "reconnect": "no",
-    "sendable": false
-  }
+  {"key": "unused", "first": 0, "last": 999, "reconnect": "no", "sendable": false},
+  {"key": "protocol", "first": 1000, "last": 2999, "reconnect": "no", "sendable": false},
+  {"key": "iana", "first": 3000, "last": 3999, "reconnect": "backoff", "sendable": true},
+  {"key": "private", "first": 4000, "last": 4999, "reconnect": "backoff", "sendable": true},
+  {"key": "out_of_range", "first": null, "last": null, "reconnect": "no", "sendable": false}
 ];
 
 /**
