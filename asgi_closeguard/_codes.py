@@ -16,10 +16,12 @@ from typing import Final, TypeGuard
 
 __all__ = [
     "CODE_RANGES",
+    "COME_BACK_CODES",
     "LOCAL_ONLY_CODES",
     "CloseCode",
     "CodeRange",
     "code_range",
+    "fallback_code",
     "is_sendable",
     "replacement_code",
     "why_not_sendable",
@@ -132,6 +134,25 @@ def replacement_code(code: object) -> int:
     if _is_code_number(code) and code == CloseCode.NO_STATUS_RECEIVED:
         return int(CloseCode.NORMAL_CLOSURE)
     return int(CloseCode.INTERNAL_ERROR)
+
+
+#: Codes that tell a client to come back: the server is going away or restarting, or failed in
+#: a way a later attempt may not meet (RFC 6455 §7.4.1, the IANA registry for 1012-1014).
+COME_BACK_CODES: Final[frozenset[int]] = frozenset({1001, 1011, 1012, 1013, 1014})
+_PRIVATE_USE_BASE: Final = 4000
+
+
+def fallback_code(refused: int) -> int:
+    """The code to send when a server refuses ``refused`` (daphne takes only 1000 and
+    3000-4999): one that keeps what the code tells a client about reconnecting.
+
+    A "come back" code (1001, 1011-1014) becomes the private-use code with the same last three
+    digits (1012 -> 4012): 1000 would tell the client the close was normal and not to return.
+    Any other code becomes 1000, which every server takes.
+    """
+    if refused in COME_BACK_CODES:
+        return _PRIVATE_USE_BASE + refused % 1000
+    return int(CloseCode.NORMAL_CLOSURE)
 
 
 def why_not_sendable(code: object) -> str | None:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-import sys
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
-from ._codes import CloseCode, is_sendable, replacement_code, why_not_sendable
-from ._errors import ForbiddenCloseCodeError, WebSocketClosedError
+from ._codes import fallback_code, why_not_sendable
+from ._concurrency import cancel_requested, detach, is_cancellation, new_event, shielded, within
+from ._connection import Connection, Policy, State, plain_name
 from ._frame import normalise_reason
-from ._record import ClosedBy, CloseRecord
+from ._record import CloseRecord
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["CloseGuardMiddleware", "ExceptionCodes", "OnClose"]
@@ -23,14 +22,10 @@ ExceptionCodes = Mapping[type[BaseException], int | tuple[int, str]]
 #: Called with each connection's :class:`CloseRecord`; may return an awaitable.
 OnClose = Callable[[CloseRecord], Any]
 
-_NORMAL_CLOSURE: Final = int(CloseCode.NORMAL_CLOSURE)
-_INTERNAL_ERROR: Final = int(CloseCode.INTERNAL_ERROR)
-# ASGI spec 2.5: `websocket.disconnect` carries 1005 when the client's close frame had no code.
-_NO_STATUS_RECEIVED: Final = int(CloseCode.NO_STATUS_RECEIVED)
-_HTTP_FORBIDDEN: Final = 403
-_HTTP_INTERNAL_SERVER_ERROR: Final = 500
-_INTERNAL_ERROR_BODY: Final = b"Internal Server Error"
 _DENIAL_EXTENSION: Final = "websocket.http.response"
+# How long the 1012 close at a shutdown may hold the app's task: the contract allows the
+# server's exit 0.5 s more than without the guard.
+_SHUTDOWN_CLOSE_TIMEOUT: Final = 0.25
 
 
 class CloseGuardMiddleware:
@@ -107,405 +102,300 @@ class CloseGuardMiddleware:
                 f"close_timeout must be a number of seconds, 0 or more, not {close_timeout!r}"
             )
         self.close_timeout = float(close_timeout)
+        self._policy = Policy(
+            exception_closes=self.exception_closes,
+            strict=strict,
+            expose_exception_text=expose_exception_text,
+        )
+        # The connections whose app is still running, kept only to report those the server
+        # abandons (see _watch_for_shutdown); no connection's state lives here.
+        self._open_connections: dict[Connection, Callable[[], CloseRecord]] | None = (
+            {} if self.on_close else None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "websocket":
+        if scope["type"] == "websocket":
+            await self._serve_websocket(scope, receive, send)
+        elif scope["type"] == "lifespan" and self.on_close is not None:
+            await self.app(scope, self._watch_for_shutdown(receive), send)
+        else:
             await self.app(scope, receive, send)
-            return
 
-        # Everything about this connection lives in these locals, never on `self`: one
-        # middleware instance serves every connection at once.
-        started = time.perf_counter()
-        accepted = False
-        # Nothing more may go out once a close went out, the client left or a send failed.
-        closed = False
-        closed_by: ClosedBy | None = None
-        code: int | None = None
-        reason = ""
-        requested_code: object = None
-        http_status: int | None = None
-        denial_open = False  # a denial response has started and its body is not complete
-        # The `websocket.disconnect` that receive() hands out once the connection is over.
-        ended: Message | None = None
-        exception_type: type[BaseException] | None = None
-        cancelled = False
-        messages_sent = 0
-        messages_received = 0
+    async def _serve_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The thin async shell around one :class:`Connection`.
 
-        def refuse(kind: str) -> WebSocketClosedError:
-            if closed_by == "client":
-                why = f"the client disconnected with code {code}"
-            elif closed_by == "server":
-                why = "the server could not send: the connection is gone"
-            else:
-                why = f"it was closed with code {code}" if accepted else "the handshake ended"
-            return WebSocketClosedError(f"cannot send {kind!r} on this WebSocket: {why}")
+        Every await of the guard, and what a cancellation there does:
+
+        1. ``receive()`` and ``send()`` on behalf of the app (the hot path, the app's accept,
+           close and denial messages): the cancellation is the app's; it propagates.
+        2. The close or the HTTP answer the guard sends once the app returned, and the wait
+           for the client's close after it: the cancellation propagates at once.
+        3. The same after the app raised: the wait stops at once and the app's own exception
+           escapes (``reraise=True``), never the cancellation.
+        4. The 1012 close sent when the server cancels the app of an open connection: shielded
+           and bounded by ``_SHUTDOWN_CLOSE_TIMEOUT``; a further cancellation propagates.
+        5. An async ``on_close``: awaited; after a cancellation it runs detached instead, so
+           nothing waits, and the record is still delivered.
+        """
+        connection = Connection(self._policy, scope.get("path", ""))
+        # The hot path reads locals only: counters, and the number of receive() calls in
+        # flight, which the wait for the client's close needs (Quart, Falcon and Channels keep
+        # one pending in another task).
+        messages_sent = messages_received = reads_in_flight = 0
+        open_ = State.OPEN  # a local: the hot path reads no global
+
+        def record() -> CloseRecord:
+            return connection.record(
+                messages_sent=messages_sent,
+                messages_received=messages_received,
+                route=_route_template(scope),
+            )
+
+        if self._open_connections is not None:
+            self._open_connections[connection] = record
 
         async def guarded_receive() -> Message:
-            nonlocal messages_received
-            if ended is not None:
-                return dict(ended)
-            message = await receive()
-            if message["type"] == "websocket.receive":
-                messages_received += 1
-                return message
-            return note_incoming(message)
+            nonlocal messages_received, reads_in_flight
+            if connection.ended is not None:
+                return dict(connection.ended)
+            reads_in_flight += 1
+            try:
+                message = await receive()
+                if message["type"] == "websocket.receive" and connection.state is open_:
+                    messages_received += 1
+                    return message
+                return await incoming(message)
+            finally:
+                reads_in_flight -= 1
 
-        def note_incoming(message: Message) -> Message:
-            nonlocal closed, closed_by, code, reason, ended
+        async def incoming(message: Message) -> Message:
+            # A read that was in flight when the close went out keeps reading until the
+            # client's answer: what the client still sent is dropped, as the app is done.
+            while message["type"] == "websocket.receive" and connection.state is State.CLOSING:
+                message = await receive()
             if message["type"] != "websocket.disconnect":
                 return message
-            client_code = message.get("code")
-            client_reason = message.get("reason")
-            if client_code is None or client_reason is None:
-                # ASGI 2.5 defaults; daphne leaves the reason out and hypercorn the code.
-                message = {
-                    **message,
-                    "code": _NO_STATUS_RECEIVED if client_code is None else client_code,
-                    "reason": "" if client_reason is None else client_reason,
-                }
-            # Only reached while neither the app nor the guard has closed (else `ended` answers),
-            # so the code is the client's, or the server's report of a dropped connection.
-            if closed_by is None:
-                closed_by = "client"
-            code, reason = message["code"], message["reason"]
-            closed = True
-            ended = message
-            return message
+            delivered = connection.disconnect_received(message)
+            if connection.waiter is not None and connection.state is State.CLOSED:
+                connection.waiter.set()
+            return delivered
 
         async def guarded_send(message: Message) -> None:
             nonlocal messages_sent
             if message["type"] == "websocket.send":
-                if closed:
-                    raise refuse("websocket.send")
+                if connection.state is not open_:
+                    connection.check_open_for("websocket.send")
                 messages_sent += 1
                 try:
                     await send(message)
-                except OSError as exc:
-                    note_send_failed()
-                    raise WebSocketClosedError(
-                        f"the server could not send on this WebSocket: {exc!r}"
-                    ) from exc
+                except OSError:
+                    # ASGI 2.4: the client is gone. The server's own exception goes on to the
+                    # app unchanged (uvicorn logs nothing for its ClientDisconnected, and would
+                    # log any other); the next send raises WebSocketClosedError.
+                    connection.send_failed()
+                    raise
                 return
             await send_control(message)
 
-        def note_send_failed() -> None:
-            nonlocal closed, closed_by
-            closed = True  # the send path only gets here while open, so nobody closed yet
-            closed_by = "server"
-
         async def send_control(message: Message) -> None:
-            nonlocal accepted, closed, closed_by, code, reason, requested_code
-            nonlocal http_status, denial_open, ended
             kind = message["type"]
-            if closed:
-                if kind == "websocket.close":
-                    # RFC 6455 §5.5.1: an endpoint sends one close frame. Servers raise, ignore
-                    # or crash on a second; the guard drops it.
-                    logger.debug("dropped a second websocket.close on %s", scope.get("path"))
-                    return
-                raise refuse(kind)
-            if kind == "websocket.close" and denial_open:
-                # The handshake is being answered with HTTP: no close frame can follow (uvicorn
-                # raises on one), and the client is still reading the response. End that
-                # response instead, so the client gets it whole and nothing follows the close.
-                closed_by = "app"
-                ended = _disconnect(_NORMAL_CLOSURE, "")
-                await finish_denial()
-            elif kind == "websocket.close":
-                close_code, close_reason, replaced = self._outgoing_close(message)
-                closed = True
-                closed_by = "app"
-                requested_code = replaced
-                ended = _disconnect(close_code, close_reason)
-                if accepted:
-                    code, reason = close_code, close_reason
-                else:
-                    http_status = _HTTP_FORBIDDEN  # ASGI: a close before accept is a 403
-                sent = await deliver_close(close_code, close_reason)
-                note_sent(close_code, sent)
-                if accepted and sent is not None and sent != close_code:
-                    # receive() reports the close that went out: the server's fallback.
-                    ended = _disconnect(sent, close_reason)
-            elif kind == "websocket.accept":
-                await send(message)
-                accepted = True
-            elif kind == "websocket.http.response.start":
-                http_status = message.get("status")
-                # After accept there is no handshake left to answer: the server refuses the
-                # message, and the guard still owes the WebSocket its close.
-                denial_open = not accepted
-                await send(message)
+            if kind == "websocket.close":
+                outgoing = connection.close_requested(message)
+                if outgoing is not None:
+                    await self._send_for_app(connection, send, outgoing, fallback=True)
+                return
+            connection.check_open_for(kind)
+            if kind == "websocket.http.response.start":
+                connection.denial_started(message.get("status"))
+            await send(message)
+            if kind == "websocket.accept":
+                connection.accept_sent()
             elif kind == "websocket.http.response.body":
-                await send(message)
-                if not message.get("more_body", False):
-                    denial_open = False
-                    closed = True
-                    closed_by = "app"
-                    ended = _disconnect(_NORMAL_CLOSURE, "")
-            else:
-                await send(message)
+                connection.denial_body_sent(message.get("more_body", False))
 
-        async def deliver_close(
-            close_code: int, close_reason: str, *, fallback: bool = True
-        ) -> int | None:
-            """Send a close and return the code the server took (``None``: it took none).
-
-            A server's refusal or a vanished client never escapes from here. A refused code is
-            retried once as 1000 when ``fallback`` is on.
-            """
-            message = {"type": "websocket.close", "code": close_code, "reason": close_reason}
-            try:
-                await send(message)
-            except OSError as exc:
-                # The client is gone (uvicorn raises ClientDisconnected): nothing to close.
-                logger.debug("close %d not sent, the connection is gone: %r", close_code, exc)
-                return None
-            except Exception as exc:
-                if not fallback or close_code == _NORMAL_CLOSURE:
-                    logger.debug("the server refused close %d: %r", close_code, exc)
-                    return None
-                # daphne 4.2.3 (autobahn's sendClose) takes only 1000 and 3000-4999: any other
-                # code raises a bare Exception and the socket then stays open until daphne's
-                # 24-hour websocket_timeout. 1000 is the one code every server takes, so the
-                # client still gets a close frame.
-                logger.warning(
-                    "the server refused close code %d (%r); closed with 1000 instead",
-                    close_code,
-                    exc,
-                )
-                return await deliver_close(_NORMAL_CLOSURE, close_reason, fallback=False)
-            return close_code
-
-        def note_sent(asked: int, sent: int | None) -> None:
-            """Make the record say what went out when it is not the close that was asked for."""
-            nonlocal closed_by, code, reason, requested_code
-            if sent == asked or not accepted:
+        async def await_client_close() -> None:
+            if connection.state is not State.CLOSING or not self.close_timeout:
                 return
-            if sent is None:
-                # Refused without a fallback, or the connection was already gone: no close
-                # frame went out, and the server is who ended the connection.
-                closed_by, code, reason = "server", None, ""
-            elif requested_code is None:
-                requested_code, code = asked, sent
+            if reads_in_flight:
+                # A read in another task will get the client's close: wait for it to arrive
+                # there rather than read beside it.
+                waiter = connection.waiter = new_event()
+                answered = await within(self.close_timeout, waiter.wait)
             else:
-                code = sent
+                answered = await within(self.close_timeout, read_until_disconnect)
+            if not answered:
+                logger.debug("the client did not answer the close within %s s", self.close_timeout)
 
-        async def finish_denial() -> None:
-            # The app started a denial response and stopped before its last body chunk: end it,
-            # or the client waits for the rest.
-            nonlocal denial_open, closed
-            denial_open = False
-            closed = True
+        async def read_until_disconnect() -> None:
             try:
-                await send({"type": "websocket.http.response.body", "body": b""})
-            except Exception as exc:
-                logger.debug("could not finish the denial response: %r", exc)
+                while connection.state is State.CLOSING:
+                    message = await receive()
+                    if message["type"] == "websocket.disconnect":
+                        connection.disconnect_received(message)
+            except Exception as exc:  # a server whose receive fails after the close
+                # The type only: the error may carry what the app's own exception carried.
+                logger.debug("stopped waiting for the client's close: %s", type(exc).__name__)
 
-        async def answer_500() -> None:
-            nonlocal closed, closed_by, http_status
-            closed = True
-            http_status = _HTTP_INTERNAL_SERVER_ERROR
-            if _DENIAL_EXTENSION not in (scope.get("extensions") or {}):
-                # No denial extension (daphne): the re-raised exception makes the server
-                # answer 500 itself. A close here would be a 403, which says "forbidden".
-                closed_by = "server"
-                return
-            closed_by = "guard"
-            try:
-                await send(
-                    {
-                        "type": "websocket.http.response.start",
-                        "status": _HTTP_INTERNAL_SERVER_ERROR,
-                        "headers": [
-                            (b"content-type", b"text/plain; charset=utf-8"),
-                            (b"content-length", str(len(_INTERNAL_ERROR_BODY)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "websocket.http.response.body", "body": _INTERNAL_ERROR_BODY})
-            except Exception as exc:
-                logger.debug("could not answer the handshake with 500: %r", exc)
-
+        reraising = False
         try:
-            await self.app(scope, guarded_receive, guarded_send)
-        except Exception as exc:
-            exception_type = type(exc)
-            if not accepted:
-                if denial_open:
-                    await finish_denial()
-                elif not closed:
-                    await answer_500()
-                raise
-            if closed:
-                if closed_by in ("client", "server") and _is_starlette_disconnect(exc):
-                    # Starlette's WebSocketDisconnect only echoes the client leaving: not an
-                    # error, so no traceback in the server's log.
-                    exception_type = None
-                    logger.debug("the client left %s: %r", scope.get("path"), exc)
-                    return
-                raise
-            close_code, close_reason, requested_code = self._close_for_exception(exc)
-            closed = True
-            closed_by = "guard"
-            code, reason = close_code, close_reason
-            ended = _disconnect(close_code, close_reason)
-            # A server that refuses the code (daphne 4.2.3 takes only 1000 and 3000-4999) gets
-            # the exception re-raised instead: daphne then sends 1011 itself. Only when the
-            # exception stops here does the guard fall back to 1000, so the socket never stays
-            # open.
-            sent = await deliver_close(close_code, close_reason, fallback=not self.reraise)
-            note_sent(close_code, sent)
-            if self.reraise:
-                raise
-            logger.error(
-                "WebSocket handler for %s raised; %s",
-                scope.get("path"),
-                "the client was gone" if sent is None else f"closed with {sent}",
-                exc_info=exc,
-            )
-        except BaseException as exc:
-            # CancelledError, KeyboardInterrupt, SystemExit: the server or the process is
-            # ending the app. Sending anything now could block shutdown.
-            cancelled = True
-            exception_type = type(exc)
-            if closed_by is None:
-                closed_by = "server"
-            raise
-        else:
-            if denial_open:
-                await finish_denial()
-            elif not closed:
-                closed = True
-                closed_by = "guard"
-                if accepted:
-                    # The handler returned without closing: uvicorn sends no close frame
-                    # (1006 in the browser), hypercorn 1011, daphne keeps the socket open.
-                    code = _NORMAL_CLOSURE
-                else:
-                    http_status = _HTTP_FORBIDDEN  # ASGI: returning before accept is a 403
-                ended = _disconnect(_NORMAL_CLOSURE, "")
-                note_sent(_NORMAL_CLOSURE, await deliver_close(_NORMAL_CLOSURE, ""))
-        finally:
-            if (
-                accepted
-                and not cancelled
-                and closed_by in ("app", "guard")
-                and code is not None
-                and self.close_timeout
-            ):
-                await self._await_client_close(receive)
-            if self.on_close is not None:
-                await self._report(
-                    CloseRecord(
-                        path=scope.get("path", ""),
-                        closed_by=closed_by or "server",
-                        code=code,
-                        reason=reason,
-                        requested_code=requested_code,
-                        exception=exception_type,
-                        accepted=accepted,
-                        http_status=None if accepted else http_status,
-                        duration=time.perf_counter() - started,
-                        messages_sent=messages_sent,
-                        messages_received=messages_received,
-                        route=_route_template(scope),
-                    )
+            try:
+                await self.app(scope, guarded_receive, guarded_send)
+            except Exception as exc:
+                reraising = await self._end_after_exception(
+                    connection, exc, send, await_client_close, scope
                 )
+                if reraising:
+                    raise
+            except BaseException as exc:
+                ended_by = None if is_cancellation(exc) else type(exc)
+                await self._end_after_cancellation(connection, ended_by, send)
+                raise
+            else:
+                await self._end_after_return(connection, send, await_client_close)
+        finally:
+            await self._finish(connection, record, reraising=reraising)
 
-    def _outgoing_close(
-        self, message: Message, *, may_refuse: bool = True
-    ) -> tuple[int, str, object]:
-        """The code and reason to send for the app's ``websocket.close``, and the code it asked
-        for when that had to be replaced (``None`` otherwise).
+    async def _end_after_return(
+        self, connection: Connection, send: Send, await_client_close: Callable[[], Awaitable[None]]
+    ) -> None:
+        """The app returned: close for it if it did not, then wait for the client's close."""
+        if cancel_requested():
+            # The app swallowed the server's cancellation and returned: still a shutdown.
+            await self._end_after_cancellation(connection, None, send)
+            return
+        outgoing = connection.returned()
+        if outgoing is not None:
+            await self._send_for_app(connection, send, outgoing, fallback=True)
+        await await_client_close()
 
-        ``may_refuse=False`` replaces a forbidden code even in strict mode: once the app has
-        raised, nobody is left to catch the refusal, and the client still needs a close."""
-        asked = message.get("code")
-        if asked is None:
-            code, replaced = _NORMAL_CLOSURE, None  # ASGI: the default close code is 1000
-        elif is_sendable(asked):
-            # An IntEnum member goes out as a plain int: daphne (autobahn) refuses any code
-            # whose type is not exactly int.
-            code, replaced = int(asked), None
-        else:
-            rule = why_not_sendable(asked) or ""
-            if self.strict and may_refuse:
-                raise ForbiddenCloseCodeError(asked, rule)
-            code, replaced = replacement_code(asked), asked
-            logger.warning("close code %r replaced with %d: %s", asked, code, rule)
-        return code, normalise_reason(message.get("reason")), replaced
+    async def _end_after_exception(
+        self,
+        connection: Connection,
+        exc: Exception,
+        send: Send,
+        await_client_close: Callable[[], Awaitable[None]],
+        scope: Scope,
+    ) -> bool:
+        """The app raised ``exc``: close or answer for it; return whether to re-raise it.
 
-    def _close_for_exception(self, exc: Exception) -> tuple[int, str, object]:
-        """The close code and reason for an exception the app raised after accept, and the code
-        that was asked for when it had to be replaced."""
-        starlette_close = _starlette_websocket_exception(exc)
-        if starlette_close is not None:
-            # Starlette's WebSocketException carries the close the app chose: keep it.
-            return self._outgoing_close(
-                {"code": starlette_close[0], "reason": starlette_close[1]}, may_refuse=False
-            )
-        code, reason = _INTERNAL_ERROR, _plain_name(_INTERNAL_ERROR)
-        for cls in type(exc).__mro__:
-            mapped = self.exception_closes.get(cls)
-            if mapped is not None:
-                code, reason = mapped
-                break
-        if self.expose_exception_text:
-            reason = normalise_reason(_exception_text(exc))
-        return code, reason, None
+        Nothing here may replace the app's exception: not a server's error on send (the
+        guard's sends swallow those), not a cancellation that lands while the guard closes or
+        waits for the client's close (the wait stops and the app's exception escapes).
+        """
+        if connection.is_echo_of_the_close(exc):
+            # Starlette's WebSocketDisconnect only echoes the client leaving: not an error, so
+            # no traceback in the server's log.
+            logger.debug("the client left %s: %r", connection.path, exc)
+            return False
+        was_open = connection.state is State.OPEN
+        can_answer_http = _DENIAL_EXTENSION in (scope.get("extensions") or {})
+        try:
+            for outgoing in connection.raised(exc, can_answer_http=can_answer_http):
+                # A server that refuses the code (daphne 4.2.3 takes only 1000 and 3000-4999)
+                # gets the exception re-raised instead, and then sends 1011 itself. Only when
+                # the exception stops here does the guard fall back to another code.
+                await self._send_for_app(connection, send, outgoing, fallback=not self.reraise)
+            if was_open:
+                await await_client_close()
+        except BaseException as interruption:
+            if not is_cancellation(interruption):
+                raise
+            logger.debug("cancelled while closing for %s", type(exc).__name__)
+            if not self.reraise:
+                self._log_app_exception(connection, exc)
+                raise
+            return True
+        if self.reraise or not was_open:
+            return True
+        self._log_app_exception(connection, exc)
+        return False
 
-    async def _await_client_close(self, receive: Receive) -> None:
-        """Read from the server until the client's close arrives, for ``close_timeout`` at most.
+    def _log_app_exception(self, connection: Connection, exc: Exception) -> None:
+        logger.error(
+            "WebSocket handler for %s raised; %s",
+            connection.path,
+            "the client was gone" if connection.code is None else f"closed with {connection.code}",
+            exc_info=exc,
+        )
 
-        RFC 6455 §7.1.1: after an endpoint has sent and received a close frame, the server
-        closes the TCP connection. hypercorn 0.18 drops it as soon as the app returns; a client
-        that still had a message in flight then gets a TCP reset, and a browser reports 1006
-        instead of the close it was sent. Holding the app's call until the client's close is
-        in completes the handshake. Whatever the client still sends is dropped: the app is done.
+    async def _end_after_cancellation(
+        self, connection: Connection, ended_by: type[BaseException] | None, send: Send
+    ) -> None:
+        """The app was cancelled (``ended_by`` is ``None``), or ``KeyboardInterrupt`` or
+        ``SystemExit`` ended it."""
+        outgoing = connection.cancelled(ended_by)
+        if outgoing is None:
+            return
+
+        async def send_restart() -> None:
+            await self._send_for_app(connection, send, outgoing, fallback=True)
+
+        # hypercorn cancels the app at its graceful timeout and daphne at once, then drop the
+        # socket: the close has to go out now, and the task must still end promptly.
+        await shielded(_SHUTDOWN_CLOSE_TIMEOUT, send_restart)
+
+    async def _send_for_app(
+        self, connection: Connection, send: Send, message: Message, *, fallback: bool
+    ) -> None:
+        """Send a message the guard decided on; the server's errors never reach the app."""
+        if message["type"] != "websocket.close" or not connection.accepted:
+            try:
+                await send(message)
+            except Exception as exc:
+                logger.debug("could not send %s: %r", message["type"], exc)
+            return
+        asked = message["code"]
+        connection.close_delivered(asked, await _deliver_close(send, message, fallback))
+
+    async def _finish(
+        self, connection: Connection, record: Callable[[], CloseRecord], *, reraising: bool
+    ) -> None:
+        """Hand the connection's one record to ``on_close``, once."""
+        if self._open_connections is None or connection.reported:
+            return
+        self._open_connections.pop(connection, None)
+        connection.reported = True
+        try:
+            await self._report(record(), wait=not cancel_requested())
+        except BaseException as exc:
+            # A cancellation while an async on_close runs never replaces the app's exception.
+            if not (reraising and is_cancellation(exc)):
+                raise
+
+    def _watch_for_shutdown(self, receive: Receive) -> Receive:
+        """Wrap the lifespan scope's ``receive`` to report abandoned connections.
+
+        granian drops the sockets at shutdown without telling the app or ever resuming its
+        handlers: their connections would leave no record. The lifespan shutdown is the last
+        moment the guard hears of: every connection still open then is reported as ended by
+        the server.
         """
 
-        async def until_disconnect() -> None:
-            while (await receive())["type"] != "websocket.disconnect":
-                pass
+        async def lifespan_receive() -> Message:
+            message = await receive()
+            if message.get("type") == "lifespan.shutdown":
+                await self._report_abandoned()
+            return message
 
-        try:
-            await _within(self.close_timeout, until_disconnect)
-        except Exception as exc:  # a server whose receive fails after the close: nothing to do
-            # The type only: the error may carry what the app's own exception carried.
-            logger.debug("stopped waiting for the client's close: %s", type(exc).__name__)
+        return lifespan_receive
 
-    async def _report(self, record: CloseRecord) -> None:
+    async def _report_abandoned(self) -> None:
+        for connection, record in list((self._open_connections or {}).items()):
+            connection.abandoned()
+            await self._finish(connection, record, reraising=False)
+
+    async def _report(self, record: CloseRecord, *, wait: bool = True) -> None:
         for on_close in self.on_close or ():
             try:
                 result = on_close(record)
-                if hasattr(result, "__await__"):
+                if not hasattr(result, "__await__"):
+                    continue
+                if wait:
                     await result
+                else:
+                    detach(result, f"on_close callback {on_close!r}")
             except Exception:
                 logger.exception("on_close callback %r raised", on_close)
-
-
-async def _within(seconds: float, work: Callable[[], Awaitable[None]]) -> None:
-    """Run ``work()``, giving up after ``seconds``, under trio or asyncio alike.
-
-    The guard depends on neither: it uses whichever one is running the app.
-    """
-    trio = sys.modules.get("trio")
-    if trio is not None:
-        try:
-            trio.lowlevel.current_task()
-        except RuntimeError:
-            pass  # trio is imported, but asyncio runs this app
-        else:
-            with trio.move_on_after(seconds):
-                await work()
-            return
-    import asyncio
-
-    try:
-        await asyncio.wait_for(work(), seconds)
-    except asyncio.TimeoutError:  # the builtin TimeoutError from 3.11 on
-        logger.debug("the client did not answer the close within %s s", seconds)
 
 
 def _validate_on_close(on_close: object) -> tuple[OnClose, ...] | None:
@@ -571,41 +461,35 @@ def _validate_exception_codes(
         # The configured reason goes on the wire as it is sent: make it fit once, here.
         closes[exc_class] = (
             int(code),
-            _plain_name(code) if reason is None else normalise_reason(reason),
+            plain_name(code) if reason is None else normalise_reason(reason),
         )
     return closes
 
 
-def _plain_name(code: int) -> str:
-    """ "Internal Error" for 1011: the reason sent with a code, never an exception's text."""
+async def _deliver_close(send: Send, message: Message, fallback: bool) -> int | None:
+    """Send a close and return the code the server took (``None``: it took none).
+
+    A server's refusal or a vanished client never escapes from here. A refused code is retried
+    once with :func:`fallback_code` when ``fallback`` is on.
+    """
+    code: int = message["code"]
     try:
-        return CloseCode(code).name.replace("_", " ").title()
-    except ValueError:
-        return ""
-
-
-def _exception_text(exc: Exception) -> str:
-    """ "ValueError: bad input", or just the type's name when ``str(exc)`` itself raises."""
-    try:
-        return f"{type(exc).__name__}: {exc}"
-    except Exception:  # a broken __str__ must not replace the app's exception with its own
-        return type(exc).__name__
-
-
-def _disconnect(code: int, reason: str) -> Message:
-    return {"type": "websocket.disconnect", "code": code, "reason": reason}
-
-
-def _starlette_websocket_exception(exc: BaseException) -> tuple[object, object] | None:
-    # Matched by name so that the package imports no framework.
-    if _has_base(exc, "starlette.exceptions", "WebSocketException"):
-        return getattr(exc, "code", None), getattr(exc, "reason", None)
-    return None
-
-
-def _is_starlette_disconnect(exc: BaseException) -> bool:
-    return _has_base(exc, "starlette.websockets", "WebSocketDisconnect")
-
-
-def _has_base(exc: BaseException, module: str, name: str) -> bool:
-    return any(cls.__module__ == module and cls.__name__ == name for cls in type(exc).__mro__)
+        await send(message)
+    except OSError as exc:
+        # The client is gone (uvicorn raises ClientDisconnected): nothing to close.
+        logger.debug("close %d not sent, the connection is gone: %r", code, exc)
+        return None
+    except Exception as exc:
+        substitute = fallback_code(code)
+        if not fallback or substitute == code:
+            logger.debug("the server refused close %d: %r", code, exc)
+            return None
+        # daphne 4.2.3 (autobahn's sendClose) takes only 1000 and 3000-4999: any other code
+        # raises a bare Exception, and the socket then stays open until daphne's 24-hour
+        # websocket_timeout. The fallback keeps what the code tells the client about
+        # reconnecting: 1012 goes out as 4012, never as 1000.
+        logger.warning(
+            "the server refused close code %d (%r); closed with %d instead", code, exc, substitute
+        )
+        return await _deliver_close(send, {**message, "code": substitute}, fallback=False)
+    return code

@@ -75,16 +75,21 @@ DAPHNE_APP_CLOSE_TABLE = [
     (1000, 1000, None),
     (4000, 4000, None),
     (3000, 3000, None),
-    (1001, 1000, 1001),  # refused, retried as 1000
-    (1011, 1000, 1011),
+    # Refused, retried with a code that keeps the meaning for reconnecting: a "come back" code
+    # becomes the private-use code with the same last three digits, anything else 1000.
+    (1001, 4001, 1001),
+    (1011, 4011, 1011),
+    (1012, 4012, 1012),
+    (1013, 4013, 1013),
     (1008, 1000, 1008),
-    (1006, 1000, 1006),  # the guard makes it 1011 first; daphne refuses that too
-    (999, 1000, 999),
+    (1003, 1000, 1003),
+    (1006, 4011, 1006),  # the guard makes it 1011 first; daphne refuses that too
+    (999, 4011, 999),
 ]
 
 
 @pytest.mark.parametrize(("asked", "on_wire", "requested"), DAPHNE_APP_CLOSE_TABLE)
-async def test_daphne_refused_app_close_falls_back_to_1000(
+async def test_daphne_refused_app_close_falls_back_keeping_its_meaning(
     asked: int, on_wire: int, requested: object, caplog: pytest.LogCaptureFixture
 ) -> None:
     records: list[CloseRecord] = []
@@ -128,15 +133,16 @@ async def test_daphne_mapped_code_is_reraised_too() -> None:
     assert closes(outcome) == []
 
 
-async def test_daphne_crash_not_reraised_falls_back_to_1000() -> None:
-    # Nobody re-raises, so daphne would send nothing: the guard's 1000 is the only way out.
+async def test_daphne_crash_not_reraised_falls_back_to_4011() -> None:
+    # Nobody re-raises, so daphne would send nothing: the guard's fallback is the only way out,
+    # and it must not say "normal closure, stay away" (1000) for a crash.
     records: list[CloseRecord] = []
     app = CloseGuardMiddleware(crashing_app(Boom()), on_close=records.append, reraise=False)
     outcome = await run(app, refuses_close=daphne_refuses)
     assert outcome.exception is None
-    assert closes(outcome) == [(1000, "Internal Error")]
+    assert closes(outcome) == [(4011, "Internal Error")]
     record = outcome.record
-    assert (record.closed_by, record.code, record.requested_code) == ("guard", 1000, 1011)
+    assert (record.closed_by, record.code, record.requested_code) == ("guard", 4011, 1011)
 
 
 async def test_app_close_refused_even_as_1000_is_swallowed() -> None:

@@ -31,6 +31,7 @@ from asgi_closeguard import (
     ForbiddenCloseCodeError,
     WebSocketClosedError,
 )
+from asgi_closeguard._codes import fallback_code
 from asgi_closeguard._frame import normalise_reason
 from asgi_closeguard._types import Message, Receive, Scope, Send
 from tests.harness import CONNECT, DENIAL_EXTENSION, InMemoryServer
@@ -339,15 +340,19 @@ class _Model:
         if self.server_fails():
             return self.peer.send_error  # the server's own error, unwrapped
         self.expected.append(("same", message))
-        self.accepted = True
+        # An accept that a server took ends any denial response begun before it.
+        self.accepted, self.denial_open = True, False
         return None
 
     def send(self, message: Message) -> BaseException | type[BaseException] | None:
         if self.closed:
             return WebSocketClosedError
         if self.server_fails():
-            self.closed, self.closed_by = True, "server"
-            return WebSocketClosedError
+            # The failing send raises the server's own exception, unchanged; an OSError means
+            # the client is gone, and every later send raises the guard's WebSocketClosedError.
+            if isinstance(self.peer.send_error, OSError):
+                self.closed, self.closed_by = True, "server"
+            return self.peer.send_error
         self.expected.append(("same", message))
         return None
 
@@ -366,7 +371,9 @@ class _Model:
         if self.server_fails():
             return self.peer.send_error
         self.expected.append(("same", message))
-        if not message["more_body"]:
+        # Only a denial response that started before accept ends the handshake; any other
+        # body chunk is the server's to refuse.
+        if not message["more_body"] and self.denial_open:
             self.denial_open = False
             self.closed, self.closed_by = True, "app"
             self.ended = {"type": "websocket.disconnect", "code": 1000, "reason": ""}
@@ -387,6 +394,8 @@ class _Model:
             self.finish_denial()
             return None
         asked = None if code is MISSING else code
+        if not self.accepted:
+            return self.close_before_accept(asked, None if reason is MISSING else reason)
         if asked is not None and not _sendable(asked) and self.script.options["strict"]:
             return ForbiddenCloseCodeError
         wire = _wire_code(asked)
@@ -399,14 +408,33 @@ class _Model:
             self.ended = {"type": "websocket.disconnect", "code": sent, "reason": text}
         return None
 
+    def close_before_accept(self, asked: object, reason: object) -> None:
+        # No code reaches the wire before accept (the server answers 403): the app's own code
+        # passes, a missing one becomes 1000; strict mode has nothing to refuse.
+        code = 1000 if asked is None else asked
+        text = "" if reason is None else reason
+        self.closed, self.closed_by = True, "app"
+        self.ended = {"type": "websocket.disconnect", "code": code, "reason": text}
+        if self.server_fails() or self._refused(code):
+            return
+        self.expected.append(("equal", {"type": "websocket.close", "code": code, "reason": text}))
+
+    def _refused(self, code: object) -> bool:
+        try:
+            return self.peer.refuses_close is not None and self.peer.refuses_close(code)  # type: ignore[arg-type]
+        except TypeError:  # the harness's refusal compares numbers: any other value fails
+            return True
+
     def deliver_close(self, code: int, reason: str, *, fallback: bool = True) -> int | None:
-        """The close that reaches the server, if any: a refused code is retried once as 1000."""
+        """The close that reaches the server, if any: a refused code is retried once with the
+        fallback that keeps its meaning for reconnecting (1012 -> 4012, else 1000)."""
         if self.server_fails():
             return None
-        if self.peer.refuses_close is not None and self.peer.refuses_close(code):
-            if not fallback or code == 1000:
+        if self._refused(code):
+            substitute = fallback_code(code)
+            if not fallback or substitute == code:
                 return None
-            return self.deliver_close(1000, reason, fallback=False)
+            return self.deliver_close(substitute, reason, fallback=False)
         self.expected.append(("equal", {"type": "websocket.close", "code": code, "reason": reason}))
         return code
 
@@ -425,7 +453,7 @@ class _Model:
             "reason": "" if message.get("reason") is None else message["reason"],
         }
         if self.closed_by is None:
-            self.closed_by = "client"
+            self.closed_by = "server" if normalised["code"] == 1012 else "client"
         self.closed = True
         self.ended = normalised
         return ("equal", normalised)
@@ -438,8 +466,14 @@ class _Model:
             elif not self.closed:
                 self.deliver_close(1000, "")
             return None, None
+        if isinstance(escaped, asyncio.CancelledError):
+            # The server cancelled the app: an open connection is told to come back.
+            if self.accepted and not self.closed:
+                self.closed, self.closed_by = True, "server"
+                self.deliver_close(1012, "Service Restart")
+            return escaped, None
         if not isinstance(escaped, Exception):
-            return escaped, None  # BaseException: nothing more is sent
+            return escaped, None  # KeyboardInterrupt, SystemExit: nothing more is sent
         if not self.accepted:
             if self.denial_open:
                 self.finish_denial()
@@ -612,10 +646,14 @@ def check_invariants(script: Script, peer: Peer, played: Played) -> None:
     assert not played.mismatches, played.mismatches[0] + story
     sent = played.server.sent
 
-    # Only codes allowed on the wire; at most one close; nothing after it.
+    # Only codes allowed on the wire; at most one close; nothing after it. Before accept no code
+    # reaches the wire (the server answers 403): the app's own close passes as it was sent.
     closes = [index for index, message in enumerate(sent) if message["type"] == "websocket.close"]
     assert len(closes) <= 1, "more than one close" + story
-    if closes:
+    accepted = bool(sent) and sent[0]["type"] == "websocket.accept"
+    if closes and not accepted:
+        assert closes[0] == len(sent) - 1, "a message went out after the close" + story
+    elif closes:
         assert closes[0] == len(sent) - 1, "a message went out after the close" + story
         close = sent[closes[0]]
         assert allowed_on_wire(close["code"]), "a forbidden code reached the server" + story
