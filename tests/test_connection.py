@@ -102,6 +102,13 @@ def test_strict_refusal_leaves_the_connection_as_it_was() -> None:
     assert (c.state, c.closed_by, c.ended) == (State.OPEN, None, None)
 
 
+def test_a_close_after_the_client_left_a_denial_finishes_the_response() -> None:
+    c = connection("denying")
+    c.disconnect_received(disconnect(1001, ""))
+    assert c.close_requested(close(4000)) == {"type": "websocket.http.response.body", "body": b""}
+    assert (c.state, c.closed_by) == (State.REFUSED, "client")
+
+
 def test_a_dropped_close_says_who_ended_the_connection(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("DEBUG", logger="asgi_closeguard")
     connection("closing").close_requested(close(4001))
