@@ -161,20 +161,18 @@ class CloseGuardMiddleware:
             reads_in_flight += 1
             try:
                 message = await receive()
-                if message["type"] == "websocket.receive" and connection.state is open_:
-                    messages_received += 1
-                    return message
-                return await incoming(message)
             finally:
                 reads_in_flight -= 1
+            if message["type"] == "websocket.receive":
+                messages_received += 1
+                return message
+            return incoming(message)
 
-        async def incoming(message: Message) -> Message:
-            # A read that was in flight when the close went out keeps reading until the
-            # client's answer: what the client still sent is dropped, as the app is done.
-            while message["type"] == "websocket.receive" and connection.state is State.CLOSING:
-                message = await receive()
+        def incoming(message: Message) -> Message:
             if message["type"] != "websocket.disconnect":
                 return message
+            # Also the answer to the app's close, reaching a read that was in flight when the
+            # close went out: the connection turns it into the close that was sent.
             delivered = connection.disconnect_received(message)
             if connection.waiter is not None and connection.state is State.CLOSED:
                 connection.waiter.set()
