@@ -1,1 +1,1 @@
-"""Conformance of the guard on real ASGI servers: the same outcome on all six setups."""
+"""Conformance of the guard on real ASGI servers: the same outcome on all seven setups."""

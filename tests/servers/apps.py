@@ -31,7 +31,9 @@ WebSocket scenarios (``?t=<token>`` names the run; the app stores what it observ
 
 HTTP: ``GET /health`` answers 200; ``GET /report?t=<token>`` answers the JSON the scenario
 stored (waiting up to :data:`REPORT_WAIT` seconds for the scenario to finish); ``GET /``
-serves a blank HTML page for browser tests.
+serves a blank HTML page for browser tests; ``GET /implementation`` names the class behind the
+server's WebSocket ``send`` (uvicorn's protocol class: which implementation ``--ws`` chose), as
+seen by the last WebSocket connection.
 
 All state stays inside the server process (one worker): a dict of reports keyed by token.
 """
@@ -63,6 +65,15 @@ SECRET = "secret-api-key-hunter2"
 _REPORTS: dict[str, dict[str, Any]] = {}
 #: Set when the token's scenario has finished (created by whichever side asks first).
 _FINISHED: dict[str, asyncio.Event] = {}
+#: ``module.Class`` behind the server's WebSocket ``send``, from the last connection.
+_IMPLEMENTATION: list[str] = []
+
+
+def implementation(send: Send) -> str:
+    """``module.Class`` of the object behind a server's ``send`` (uvicorn: its protocol)."""
+    owner = getattr(send, "__self__", None)
+    target: Any = type(owner) if owner is not None else send
+    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', '?')}"
 
 
 def _finished(token: str) -> asyncio.Event:
@@ -225,6 +236,8 @@ async def _http(scope: Scope, receive: Receive, send: Send) -> None:
         status, body = 200, b"ok"
     elif path == "/":
         status, body, content_type = 200, _PAGE, b"text/html; charset=utf-8"
+    elif path == "/implementation":
+        status, body = (200, _IMPLEMENTATION[-1].encode()) if _IMPLEMENTATION else (404, b"")
     elif path == "/report":
         token = _query(scope).get("t", "")
         with contextlib.suppress(asyncio.TimeoutError):
@@ -274,6 +287,8 @@ class Router:
         elif scope["path"].startswith("/guarded/"):
             await self.guarded()(scope, receive, send)
         else:
+            # The server's own send, unwrapped: its class names the implementation.
+            _IMPLEMENTATION[:] = [implementation(send)]
             await scenarios(scope, receive, send)
 
 

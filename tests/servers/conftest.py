@@ -1,4 +1,4 @@
-"""Session fixtures: the six servers, started once, and everything observed on them.
+"""Session fixtures: the seven servers, started once, and everything observed on them.
 
 Every server kind serves ``tests.servers.apps:app`` (raw and guarded side by side) for the whole
 session; all scenarios run once per server, concurrently, and the tests then read the outcomes.
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.servers.browser_checks import observe_browser
-from tests.servers.observe import Outcome, Side, observe
+from tests.servers.observe import Outcome, Side, fetch_implementation, observe
 from tests.servers.report import BrowserObservations
 from tests.support.servers import SERVER_KINDS, Server, ServerStartError, run_servers
 
@@ -22,7 +22,7 @@ Started = dict[str, Server | ServerStartError]
 
 @pytest.fixture(scope="session")
 def started_servers() -> Iterator[Started]:
-    """All six server kinds serving the scenario app, started concurrently, stopped at the end."""
+    """All seven server kinds serving the scenario app, started concurrently, stopped at the end."""
     with run_servers(SERVER_KINDS, "tests.servers.apps:app", ready_path="/health") as started:
         yield started
 
@@ -56,3 +56,11 @@ def observations(started_servers: Started) -> dict[str, dict[tuple[str, Side], O
 def browser_observations(started_servers: Started) -> BrowserObservations:
     """``CloseEvent.code`` in Chromium for every browser scenario, raw and guarded."""
     return asyncio.run(observe_browser(running(started_servers)))
+
+
+@pytest.fixture(scope="session")
+def implementations(
+    started_servers: Started, observations: dict[str, dict[tuple[str, Side], Outcome]]
+) -> dict[str, str]:
+    """The class behind each server's WebSocket ``send`` (after the scenarios have run)."""
+    return {kind: fetch_implementation(server) for kind, server in running(started_servers).items()}

@@ -191,10 +191,12 @@ NOTES: dict[str, str] = {
     "daphne-refuses": (
         "daphne 4.2.3 sends only 1000 and 3000-4999 (autobahn's `sendClose` raises for any "
         "other code and the socket then stays open for daphne's 24-hour `websocket_timeout`). "
-        "For an app's close the guard falls back to 1000 (and logs a warning); for an "
-        "exception it re-raises, and daphne closes with its own 1011 — for a mapped code such "
-        "as 1013 too. With `reraise=False` no exception reaches daphne, so the guard falls "
-        "back to 1000 there as well."
+        "For an app's close the guard falls back to a code daphne takes that still means the "
+        "same to a client deciding whether to come back (and logs a warning): the codes that "
+        "say so — 1001, 1011, 1012, 1013, 1014 — become the private-use code with the same "
+        "last three digits (4001, 4011, 4012, 4013, 4014), any other code 1000; an error or a "
+        "restart never becomes 1000. For an exception it re-raises, and daphne closes with its "
+        "own 1011 — for a mapped code such as 1013 too."
     ),
     "daphne-app-reason": (
         "daphne 4.2.3 never sends the app's close reason: `serverClose` passes only the code to "
@@ -207,8 +209,13 @@ NOTES: dict[str, str] = {
         "leaves it so. The reply is written by the protocol, never passing through ASGI."
     ),
     "client-reason-dropped": (
-        "daphne 4.2.3 and granian 2.8.7 leave the reason of the client's close out of "
-        '`websocket.disconnect`: the guard can only fill in `""`.'
+        "daphne 4.2.3, granian 2.8 and gunicorn 27.0.1 leave the reason of the client's close "
+        'out of `websocket.disconnect`: the guard can only fill in `""`.'
+    ),
+    "gunicorn-empty-reply": (
+        "gunicorn 27.0.1 answers a close frame without a code with `1000 ''` rather than an "
+        "empty close frame (RFC 6455 §5.5.1: the answer usually echoes the code it got, and "
+        "there was none). Its protocol writes the answer before the app hears of the close."
     ),
     "hypercorn-1006": (
         "hypercorn 0.18 reports every clean client close as 1006: its protocol answers the "
@@ -216,7 +223,7 @@ NOTES: dict[str, str] = {
         "`websocket.disconnect` never carries the client's code or reason."
     ),
     "drop-1005": (
-        "uvicorn's websockets-sansio and wsproto implementations and granian 2.8.7 report a "
+        "uvicorn's websockets-sansio and wsproto implementations and granian 2.8 report a "
         'TCP connection that ended without a close frame as 1005 ("no status") rather than '
         "1006 (RFC 6455 §7.1.5): from `websocket.disconnect` alone a middleware cannot tell "
         "that from an empty close frame."
@@ -234,18 +241,20 @@ def _daphne_close(code: int, reason: str, *, refused: bool = False) -> Deviation
     )
 
 
+# On daphne a refused 1001 or 1011 keeps its "come back" meaning as 4001 or 4011; 1006, 999 and
+# 65536 are replaced by 1011 before daphne refuses that.
 DEVIATIONS: dict[tuple[str, str], Deviation] = {
     ("daphne", "crash"): Deviation("fallback", ("daphne-refuses",), client="1011 ''"),
     ("daphne", "timeout"): Deviation("fallback", ("daphne-refuses",), client="1011 ''"),
     ("daphne", "close-1000"): _daphne_close(1000, "why"),
-    ("daphne", "close-1001"): _daphne_close(1000, "why", refused=True),
-    ("daphne", "close-1011"): _daphne_close(1000, "why", refused=True),
+    ("daphne", "close-1001"): _daphne_close(4001, "why", refused=True),
+    ("daphne", "close-1011"): _daphne_close(4011, "why", refused=True),
     ("daphne", "close-4000"): _daphne_close(4000, "why"),
     ("daphne", "close-4000-return"): Deviation("unfixable", ("daphne-app-reason",), "4000 ''"),
     ("daphne", "close-1005"): _daphne_close(1000, "why"),
-    ("daphne", "close-1006"): _daphne_close(1000, "why", refused=True),
-    ("daphne", "close-999"): _daphne_close(1000, "why", refused=True),
-    ("daphne", "close-65536"): _daphne_close(1000, "why", refused=True),
+    ("daphne", "close-1006"): _daphne_close(4011, "why", refused=True),
+    ("daphne", "close-999"): _daphne_close(4011, "why", refused=True),
+    ("daphne", "close-65536"): _daphne_close(4011, "why", refused=True),
     ("daphne", "close-reason-150"): Deviation(
         "unfixable",
         ("daphne-app-reason",),
@@ -277,6 +286,13 @@ DEVIATIONS: dict[tuple[str, str], Deviation] = {
     ),
     ("hypercorn", "client-empty"): Deviation(
         "unfixable", ("hypercorn-1006",), app=f"gets 1006 ''; {_SEND_REFUSED}"
+    ),
+    ("gunicorn", "echo"): Deviation("unfixable", ("client-reason-dropped",), app="gets 1000 ''"),
+    ("gunicorn", "client-4001"): Deviation(
+        "unfixable", ("client-reason-dropped",), app=f"gets 4001 ''; {_SEND_REFUSED}"
+    ),
+    ("gunicorn", "client-empty"): Deviation(
+        "unfixable", ("gunicorn-empty-reply",), client="reply 1000 ''"
     ),
     **{
         (kind, "client-drop"): Deviation(

@@ -233,6 +233,23 @@ async def _client(server: Server, url: str, scenario: Scenario) -> ClientView:
     return view
 
 
+def fetch_implementation(server: Server) -> str:
+    """``module.Class`` behind the server's WebSocket ``send``, as the app saw it ("" if unknown).
+
+    Call it after a raw scenario has run: the app notes the class on every raw connection.
+    """
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    try:
+        conn.request("GET", "/implementation")
+        response = conn.getresponse()
+        body = response.read().decode()
+    except (OSError, http.client.HTTPException):
+        return ""
+    finally:
+        conn.close()
+    return body if response.status == 200 else ""
+
+
 async def observe_one(server: Server, scenario: Scenario, side: Side) -> Outcome:
     """Run one scenario on one side of ``server``."""
     token = uuid.uuid4().hex

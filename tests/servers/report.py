@@ -1,12 +1,15 @@
-"""Render ``docs/servers.md`` from what the conformance suite observes.
+"""Render ``docs/servers.md`` from what the conformance and shutdown suites observe.
 
-    python -m tests.servers.report           # start the six servers, observe, write the file
-    python -m tests.servers.report --check   # observe and compare; exit 1 with a diff if stale
+    python -m tests.servers.report                    # observe everything, write the file
+    python -m tests.servers.report --part shutdown    # only the "At shutdown" section
+    python -m tests.servers.report --check            # observe and compare; exit 1 if stale
 
 The tables are never typed by hand: every cell is the text :mod:`tests.servers.expectations`
 makes of an outcome that :mod:`tests.servers.observe` (python ``websockets`` client) or
-:mod:`tests.servers.browser_checks` (Chromium) recorded. ``tests/servers/test_conformance.py``
-renders the same page from its own run and fails when the committed file differs.
+:mod:`tests.servers.browser_checks` (Chromium) recorded, and the "At shutdown" section is what
+:mod:`tests.shutdown.report` makes of the shutdown runs. ``tests/servers/test_conformance.py``
+renders the page from its own run and fails when the committed file differs outside that
+section; ``tests/shutdown/test_shutdown.py`` does the same for the section.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import sys
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
+from typing import Literal
 
 from tests.servers.browser_checks import BROWSER_CONTRACT, BROWSER_SCENARIOS, BrowserKey
 from tests.servers.expectations import (
@@ -37,6 +41,11 @@ REGENERATE = "python -m tests.servers.report"
 
 #: Lines starting with this name the versions measured; the staleness check ignores them.
 VERSIONS_PREFIX = "Measured with"
+#: The "At shutdown" section sits between these lines; it has a staleness check of its own.
+SHUTDOWN_BEGIN = "<!-- At shutdown: generated from tests/shutdown -->"
+SHUTDOWN_END = "<!-- end of At shutdown -->"
+
+Part = Literal["conformance", "shutdown"]
 
 Observations = Mapping[str, Mapping[tuple[str, Side], Outcome]]
 BrowserObservations = Mapping[BrowserKey, str]
@@ -48,12 +57,36 @@ _HEADERS = {
     "hypercorn": "hypercorn",
     "daphne": "daphne",
     "granian": "granian<br>`--interface asgi`",
+    "gunicorn": "gunicorn<br>`-k asgi`",
 }
+
+
+def heading(kind: str, implementations: Mapping[str, str] | None = None) -> str:
+    """A column heading; uvicorn's also names the implementation its ``--ws`` really ran.
+
+    uvicorn warns that ``--ws websockets`` will soon mean websockets-sansio: the heading then
+    changes with it, and the page is stale until it is regenerated.
+    """
+    found = (implementations or {}).get(kind, "")
+    if not kind.startswith("uvicorn-") or found.count(".") < 2:
+        return _HEADERS[kind]
+    module = found.rsplit(".", 2)[-2]  # "uvicorn.protocols.websockets.wsproto_impl.WSProtocol"
+    return f"{_HEADERS[kind]}<br>runs `{module}`"
 
 
 def versions(chromium: str = "") -> str:
     """The versions line: servers, client and browser this machine measured with."""
-    names = ["uvicorn", "websockets", "wsproto", "hypercorn", "daphne", "granian", "starlette"]
+    names = [
+        "uvicorn",
+        "websockets",
+        "wsproto",
+        "hypercorn",
+        "daphne",
+        "granian",
+        "gunicorn",
+        "starlette",
+        "fastapi",
+    ]
     found = []
     for name in names:
         try:
@@ -78,10 +111,10 @@ def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _guarded_table(observations: Observations) -> list[str]:
+def _guarded_table(observations: Observations, headings: list[str]) -> list[str]:
     numbers = _note_numbers()
     lines = [
-        _row(["scenario", "the contract", *(_HEADERS[kind] for kind in SERVER_KINDS)]),
+        _row(["scenario", "the contract", *headings]),
         _row(["---"] * (2 + len(SERVER_KINDS))),
     ]
     for scenario in SCENARIOS:
@@ -102,9 +135,9 @@ def _guarded_table(observations: Observations) -> list[str]:
     return lines
 
 
-def _raw_table(observations: Observations) -> list[str]:
+def _raw_table(observations: Observations, headings: list[str]) -> list[str]:
     lines = [
-        _row(["scenario", *(_HEADERS[kind] for kind in SERVER_KINDS)]),
+        _row(["scenario", *headings]),
         _row(["---"] * (1 + len(SERVER_KINDS))),
     ]
     for scenario in SCENARIOS:
@@ -115,9 +148,9 @@ def _raw_table(observations: Observations) -> list[str]:
     return lines
 
 
-def _browser_table(browser: BrowserObservations) -> list[str]:
+def _browser_table(browser: BrowserObservations, headings: list[str]) -> list[str]:
     lines = [
-        _row(["`CloseEvent.code`: raw → guarded", *(_HEADERS[kind] for kind in SERVER_KINDS)]),
+        _row(["`CloseEvent.code`: raw → guarded", *headings]),
         _row(["---"] * (1 + len(SERVER_KINDS))),
     ]
     for scenario in BROWSER_SCENARIOS:
@@ -152,7 +185,7 @@ def _notes(category: str) -> list[str]:
 
 
 _INTRO = f"""\
-# The six servers, raw and guarded
+# The seven servers, raw and guarded
 
 What a WebSocket client and the app observe on each server setup, without the guard and behind
 `CloseGuardMiddleware` (with `exception_codes={{TimeoutError: 1013}}`). Every cell below was
@@ -160,6 +193,8 @@ recorded by the conformance suite in `tests/servers/`: each server runs as a sub
 127.0.0.1 serving `tests/servers/apps.py`, the python `websockets` client (and Chromium, for the
 browser table) connects, and the app reports what its `receive()` and `send()` did. This file is
 generated by `{REGENERATE}`; `pytest -m server` fails when it no longer matches the servers.
+The last section, [At shutdown](#at-shutdown), shows what each server does when it is stopped
+with connections open.
 """
 
 _HOW_TO_READ = """\
@@ -178,7 +213,7 @@ exception's traceback.
 _BEYOND = """\
 ### Found beyond the tables
 
-- **Chromium and granian: a close with a reason sometimes arrives as 1006.** granian 2.8.7 drops
+- **Chromium and granian: a close with a reason sometimes arrives as 1006.** granian 2.8 drops
   the TCP connection as soon as it has written its close frame — inside its handling of
   `websocket.close`, before the client's close frame comes back (RFC 6455 §7.1.1 closes the
   connection after *both* frames). Anything the browser sent meanwhile — a message written
@@ -207,9 +242,15 @@ _BEYOND = """\
 
 
 def render(
-    observations: Observations, browser: BrowserObservations, *, versions_line: str = ""
+    observations: Observations,
+    browser: BrowserObservations,
+    *,
+    implementations: Mapping[str, str] | None = None,
+    shutdown: str = "",
+    versions_line: str = "",
 ) -> str:
-    """The whole of ``docs/servers.md``."""
+    """The whole of ``docs/servers.md``; ``shutdown`` is the "At shutdown" section's text."""
+    headings = [heading(kind, implementations) for kind in SERVER_KINDS]
     lines = [_INTRO, versions_line or versions(), ""]
     lines += [
         "## Behind the guard",
@@ -218,19 +259,19 @@ def render(
         "†: the guard's documented fallback for that server. "
         "‡: the server's own behaviour, which no middleware can change (see below).",
         "",
-        *_guarded_table(observations),
+        *_guarded_table(observations, headings),
         "",
         _HOW_TO_READ.format(left_open=LEFT_OPEN_AFTER, open_timeout=OPEN_TIMEOUT),
         "## Without the guard",
         "",
-        *_raw_table(observations),
+        *_raw_table(observations, headings),
         "",
         "## In Chromium",
         "",
         f'Debian\'s Chromium, through Playwright; "open": no close event within '
         f"{_browser_timeout():g} s.",
         "",
-        *_browser_table(browser),
+        *_browser_table(browser, headings),
         "",
         "## Fallbacks: what the guard does where a server refuses",
         "",
@@ -244,10 +285,15 @@ def render(
         *_notes("unfixable"),
         "",
         _BEYOND,
+        SHUTDOWN_BEGIN,
+        shutdown.strip("\n"),
+        SHUTDOWN_END,
+        "",
         "## Regenerate",
         "",
-        f"`{REGENERATE}` starts the six servers, runs every scenario (about 15 s) and rewrites "
-        f"this file; `{REGENERATE} --check` only compares.",
+        f"`{REGENERATE}` starts the seven servers, runs every scenario, then the shutdown runs "
+        f"(about 30 s in all) and rewrites this file; `{REGENERATE} --check` only compares, and "
+        f"`--part conformance` or `--part shutdown` observes and rewrites one part.",
         "",
     ]
     return "\n".join(lines)
@@ -259,23 +305,45 @@ def _browser_timeout() -> float:
     return BROWSER_LEFT_OPEN_AFTER
 
 
+def part_of(text: str, part: Part) -> list[str]:
+    """The page's lines of one part, without the versions line (it changes with every upgrade).
+
+    ``shutdown``: the lines between :data:`SHUTDOWN_BEGIN` and :data:`SHUTDOWN_END`;
+    ``conformance``: every other line.
+    """
+    lines = [line for line in text.splitlines() if not line.startswith(VERSIONS_PREFIX)]
+    if SHUTDOWN_BEGIN in lines and SHUTDOWN_END in lines:
+        begin, end = lines.index(SHUTDOWN_BEGIN), lines.index(SHUTDOWN_END)
+        inside, outside = lines[begin + 1 : end], lines[: begin + 1] + lines[end:]
+    else:
+        inside, outside = [], lines
+    return inside if part == "shutdown" else outside
+
+
 def comparable(text: str) -> list[str]:
     """The page's lines without the versions line, which changes with every upgrade."""
-    return [line for line in text.splitlines() if not line.startswith(VERSIONS_PREFIX)]
+    return part_of(text, "conformance") + part_of(text, "shutdown")
 
 
-def stale_diff(rendered: str | list[str], path: Path = DOC_PATH) -> str:
+def stale_diff(
+    rendered: str | list[str], path: Path = DOC_PATH, *, part: Part | None = None
+) -> str:
     """A unified diff from the committed page to what was observed ("" when they agree).
 
-    With several renderings (repeated observations of the same servers), a line of the page
-    counts as confirmed when any of them has it in the same place: a cell flips only if it
-    flipped every time. Some raw cells hang on a server's own timer (autobahn gives a client
-    1 s to answer daphne's close frame), which a heavily loaded machine can miss once; a
-    changed server misses every time.
+    ``part`` limits the comparison to the conformance tables or to the "At shutdown" section
+    (each suite checks its own). With several renderings (repeated observations of the same
+    servers), a line of the page counts as confirmed when any of them has it in the same
+    place: a cell flips only if it flipped every time. Some raw cells hang on a server's own
+    timer (autobahn gives a client 1 s to answer daphne's close frame), which a heavily loaded
+    machine can miss once; a changed server misses every time.
     """
     renders = [rendered] if isinstance(rendered, str) else rendered
-    current = comparable(path.read_text(encoding="utf-8")) if path.exists() else []
-    candidates = [comparable(text) for text in renders]
+
+    def lines_of(text: str) -> list[str]:
+        return comparable(text) if part is None else part_of(text, part)
+
+    current = lines_of(path.read_text(encoding="utf-8")) if path.exists() else []
+    candidates = [lines_of(text) for text in renders]
     if any(len(lines) == len(current) for lines in candidates):
         shaped = [lines for lines in candidates if len(lines) == len(current)]
         if all(any(lines[i] == line for lines in shaped) for i, line in enumerate(current)):
@@ -290,14 +358,26 @@ def stale_diff(rendered: str | list[str], path: Path = DOC_PATH) -> str:
     return "\n".join(diff)
 
 
+def current_shutdown_section(path: Path = DOC_PATH) -> str:
+    """The "At shutdown" section of the committed page ("" when there is none)."""
+    if not path.exists():
+        return ""
+    return "\n".join(part_of(path.read_text(encoding="utf-8"), "shutdown"))
+
+
 async def _observe_all(servers: Mapping[str, Server]) -> dict[str, dict[tuple[str, Side], Outcome]]:
     results = await asyncio.gather(*(observe(server) for server in servers.values()))
     return {kind: dict(result) for kind, result in zip(servers, results, strict=True)}
 
 
-def observe_everything() -> tuple[Observations, BrowserObservations, str]:
-    """Start the six servers, run every scenario and the browser checks; stop the servers."""
+def observe_conformance() -> tuple[Observations, BrowserObservations, dict[str, str], str]:
+    """Start the seven servers, run every scenario and the browser checks; stop the servers.
+
+    Returns the observations, the browser's, each server's WebSocket implementation and the
+    Chromium version.
+    """
     from tests.servers.browser_checks import observe_browser
+    from tests.servers.observe import fetch_implementation
     from tests.support.browser import async_chromium
 
     async def browser_version() -> str:
@@ -310,19 +390,38 @@ def observe_everything() -> tuple[Observations, BrowserObservations, str]:
             raise SystemExit("\n\n".join(str(error) for error in failed.values()))
         servers = {k: v for k, v in started.items() if isinstance(v, Server)}
         observations = asyncio.run(_observe_all(servers))
+        implementations = {kind: fetch_implementation(server) for kind, server in servers.items()}
         browser = asyncio.run(observe_browser(servers))
-    return observations, browser, asyncio.run(browser_version())
+    return observations, browser, implementations, asyncio.run(browser_version())
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: write ``docs/servers.md``, or ``--check`` it."""
+    """Command line: write ``docs/servers.md`` (or one part of it), or ``--check`` it."""
     parser = argparse.ArgumentParser(prog="python -m tests.servers.report", description=__doc__)
     parser.add_argument("--check", action="store_true", help="compare only; exit 1 if stale")
+    parser.add_argument(
+        "--part", choices=["all", "conformance", "shutdown"], default="all", help="what to observe"
+    )
     args = parser.parse_args(argv)
-    observations, browser, chromium = observe_everything()
-    rendered = render(observations, browser, versions_line=versions(chromium))
+    current = DOC_PATH.read_text(encoding="utf-8") if DOC_PATH.exists() else ""
+    shutdown = current_shutdown_section()
+    if args.part in ("all", "shutdown"):
+        from tests.shutdown.report import observe_and_render
+
+        shutdown = observe_and_render()
+    if args.part in ("all", "conformance"):
+        observations, browser, implementations, chromium = observe_conformance()
+        rendered = render(
+            observations,
+            browser,
+            implementations=implementations,
+            shutdown=shutdown,
+            versions_line=versions(chromium),
+        )
+    else:
+        rendered = _with_shutdown(current, shutdown)
     if args.check:
-        diff = stale_diff(rendered)
+        diff = stale_diff(rendered, part=None if args.part == "all" else args.part)
         if diff:
             print(diff)
             print(f"\ndocs/servers.md is stale: run `{REGENERATE}`", file=sys.stderr)
@@ -333,6 +432,15 @@ def main(argv: list[str] | None = None) -> int:
     DOC_PATH.write_text(rendered, encoding="utf-8")
     print(f"wrote {DOC_PATH.relative_to(REPO_ROOT)}")
     return 0
+
+
+def _with_shutdown(page: str, shutdown: str) -> str:
+    """``page`` with its "At shutdown" section replaced by ``shutdown``."""
+    lines = page.splitlines()
+    if SHUTDOWN_BEGIN not in lines or SHUTDOWN_END not in lines:
+        raise SystemExit("docs/servers.md has no At shutdown markers: regenerate all of it")
+    begin, end = lines.index(SHUTDOWN_BEGIN), lines.index(SHUTDOWN_END)
+    return "\n".join([*lines[: begin + 1], shutdown.strip("\n"), *lines[end:]]) + "\n"
 
 
 if __name__ == "__main__":

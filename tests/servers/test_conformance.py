@@ -1,4 +1,4 @@
-"""The close contract on six real server setups, read by the real ``websockets`` client.
+"""The close contract on seven real server setups, read by the real ``websockets`` client.
 
 One test per (server, scenario): the guarded outcome must read exactly as
 :data:`tests.servers.expectations.CONTRACT` says, except in the cells
@@ -107,17 +107,20 @@ def test_docs_servers_md_matches_what_the_servers_did(
     started_servers: Started,
     observations: Observations,
     browser_observations: BrowserObservations,
+    implementations: dict[str, str],
 ) -> None:
+    # The "At shutdown" section has its own check, in tests/shutdown.
     servers = {kind: server_for(started_servers, kind) for kind in SERVER_KINDS}
-    renders = [render(observations, browser_observations)]
-    diff = stale_diff(renders)
+    renders = [render(observations, browser_observations, implementations=implementations)]
+    diff = stale_diff(renders, part="conformance")
     for _ in range(CONFIRMATIONS):
         if not diff:
             break
         # Look again before calling the page stale (see CONFIRMATIONS).
         again = asyncio.run(observe_all(servers))
-        renders.append(render(again, asyncio.run(observe_browser(servers))))
-        diff = stale_diff(renders)
+        browser = asyncio.run(observe_browser(servers))
+        renders.append(render(again, browser, implementations=implementations))
+        diff = stale_diff(renders, part="conformance")
     assert not diff, (
         f"docs/servers.md no longer matches the servers; regenerate it with `{REGENERATE}`\n" + diff
     )

@@ -19,11 +19,13 @@ What it guarantees:
   fills up and blocks the server); :meth:`Server.output` reads it, :meth:`Server.mark` and
   ``output(since=...)`` give the part logged by one test;
 * the process runs in a session of its own and is stopped by its PID: ``SIGTERM``, a bounded
-  wait, then ``SIGKILL`` for the process group it leads (granian forks workers);
+  wait, then ``SIGKILL`` for the process group it leads (granian, hypercorn and gunicorn run
+  their app in a worker process they fork), and a bounded wait until no process of that group
+  is left (:meth:`Server.group_pids`);
 * the working directory is the repository root and ``PYTHONPATH`` starts with it, so app import
   strings such as ``tests.servers.apps:guarded`` work on every server.
 
-``SERVER_KINDS`` names the six setups the project supports; :func:`server_command` shows the
+``SERVER_KINDS`` names the seven setups the project supports; :func:`server_command` shows the
 exact command line of each. :func:`run_servers` starts several at once (their start-ups
 overlap) and :func:`spawn_server` plus :meth:`Server.wait_ready` / :meth:`Server.close` are the
 pieces it is made of.
@@ -58,7 +60,7 @@ __all__ = [
     "spawn_server",
 ]
 
-#: The six server setups, in the order reports list them.
+#: The seven server setups, in the order reports list them.
 SERVER_KINDS: tuple[str, ...] = (
     "uvicorn-websockets",
     "uvicorn-websockets-sansio",
@@ -66,6 +68,7 @@ SERVER_KINDS: tuple[str, ...] = (
     "hypercorn",
     "daphne",
     "granian",
+    "gunicorn",
 )
 
 #: Only loopback: nothing a test starts is reachable from elsewhere.
@@ -128,6 +131,22 @@ def server_command(kind: str, app: str, port: int, host: str = HOST) -> list[str
             "--log-level", "info",
             app,
         ]  # fmt: skip
+    if kind == "gunicorn":
+        # gunicorn 24+ ships its own ASGI worker. One worker, so the app's state is one process's.
+        # Without --no-control-socket every gunicorn on the machine would bind the same
+        # ~/.gunicorn/gunicorn.ctl; the asyncio loop is pinned so an installed uvloop changes
+        # nothing.
+        return [
+            python, "-m", "gunicorn",
+            "--worker-class", "asgi",
+            "--workers", "1",
+            "--bind", f"{host}:{port}",
+            "--asgi-loop", "asyncio",
+            "--no-control-socket",
+            "--log-level", "info",
+            "--error-logfile", "-",
+            app,
+        ]  # fmt: skip
     raise ValueError(f"unknown server kind {kind!r}; expected one of {SERVER_KINDS}")
 
 
@@ -160,6 +179,37 @@ class Server:
     def alive(self) -> bool:
         """Whether the server process is still running."""
         return self._process.poll() is None
+
+    def group_pids(self) -> list[int]:
+        """The processes of the server's process group that still run (zombies do not count).
+
+        The server leads a process group of its own, and the workers that granian, hypercorn
+        and gunicorn fork join it: the server is gone only once this list is empty.
+        """
+        self._process.poll()  # reap the server itself once it has exited
+        return _group_members(self.pid)
+
+    def gone(self) -> bool:
+        """Whether the server and every process it forked have exited."""
+        return not self.alive() and not self.group_pids()
+
+    def wait_gone(self, timeout: float) -> bool:
+        """Poll until :meth:`gone`; ``False`` if something still runs after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while not self.gone():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def send_signal(self, signum: int, *, group: bool = False) -> None:
+        """Send ``signum`` to the server's PID, or with ``group=True`` to its whole process group
+        (as systemd's default ``KillMode=control-group`` and a terminal's Ctrl-C do)."""
+        with contextlib.suppress(ProcessLookupError):
+            if group:
+                os.killpg(self.pid, signum)
+            else:
+                os.kill(self.pid, signum)
 
     def mark(self) -> int:
         """An offset into the output; pass it to :meth:`output` as ``since``."""
@@ -229,12 +279,30 @@ class Server:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout)
         # The server leads its own process group (start_new_session): whatever it forked and
-        # left behind (granian's workers) goes with it.
+        # left behind (granian's, hypercorn's and gunicorn's workers) goes with it.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout)
+        self.wait_gone(timeout)
         return proc.poll()
+
+
+def _group_members(pgid: int) -> list[int]:
+    """PIDs of the live (not zombie) processes in process group ``pgid``, read from ``/proc``."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # it exited meanwhile
+            continue
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 2 and fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
 
 
 def _slash(path: str) -> str:
@@ -279,12 +347,14 @@ def spawn_server(
     env: dict[str, str] | None = None,
     extra_args: Sequence[str] = (),
     port: int | None = None,
+    ignored_signals: Sequence[int] = (),
 ) -> Server:
     """Start server ``kind`` serving ``app`` and return at once, before it is ready.
 
     Pair it with :meth:`Server.wait_ready` and :meth:`Server.stop` (or use :func:`run_server`,
     which does all three). Starting several servers first and waiting afterwards lets their
-    start-ups overlap.
+    start-ups overlap. ``ignored_signals`` start the server with those signals ignored, the way
+    a shell script starts a background job (``server &`` ignores ``SIGINT`` and ``SIGQUIT``).
     """
     port = free_port() if port is None else port
     command = server_command(kind, app, port)
@@ -294,6 +364,13 @@ def spawn_server(
             command[-1:-1] = list(extra_args)
         else:
             command.extend(extra_args)
+    if ignored_signals:
+        # POSIX: a signal ignored when exec is called stays ignored in the new program. `exec`
+        # keeps the PID, so the server is still the process this Server stops.
+        names = " ".join(
+            signal.Signals(signum).name.removeprefix("SIG") for signum in ignored_signals
+        )
+        command = ["/bin/sh", "-c", f'trap "" {names}; exec "$@"', "sh", *command]
     log_file: IO[bytes] = tempfile.NamedTemporaryFile(  # noqa: SIM115 - outlives this function
         prefix=f"closeguard-{kind}-", suffix=".log", delete=False
     )
