@@ -1,0 +1,77 @@
+"""Falcon behind the guard: an error handler for ``Exception`` hands the exception to it.
+
+>>> from asgi_closeguard.frameworks.falcon import guard
+>>> asgi_app = guard(app)  # doctest: +SKIP
+
+Falcon's default handler for an unhandled WebSocket exception logs it and closes with 1011,
+before accept too (which the server answers with 403). The adapter registers a handler for
+``Exception`` that re-raises on WebSocket connections — Falcon's own way to let an exception out
+to a higher layer — so the guard sees it: the client gets 1011 (or the mapped code), an HTTP 500
+before accept, and the record names the exception. HTTP requests still go to the handler that
+was registered for ``Exception`` before (Falcon's default one: a 500 response).
+
+Falcon's own closes stay Falcon's: an ``HTTPError`` or ``HTTPStatus`` closes with 3000 + its
+status (``HTTPForbidden``: 3403), a client that left is handled by Falcon's
+``WebSocketDisconnected`` handler, and so is any exception class the app registered its own
+handler for. Call ``guard`` after ``add_error_handler(Exception, ...)``, if the app has one:
+a handler for ``Exception`` added later replaces the adapter's.
+
+Falcon refuses some codes itself, before anything reaches the guard: ``ws.close()`` raises
+``ValueError`` for codes below 1000, 1004-1006 and 1015-1999, so ``close(1006)`` is an
+exception in the handler, which the guard closes with 1011.
+
+Needs Falcon: ``pip install falcon``. Importing this module does not import it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any
+
+from .._middleware import CloseGuardMiddleware
+from ._relay import guarded, relayed, require
+
+if TYPE_CHECKING:
+    from falcon.asgi import App, Request, Response, WebSocket
+
+__all__ = ["guard"]
+
+
+def guard(app: App[Any, Any], **options: Any) -> CloseGuardMiddleware:
+    """Return ``app`` behind ``CloseGuardMiddleware``, with an error handler wired.
+
+    ``options`` are ``CloseGuardMiddleware``'s keyword options. Serve the returned app.
+    """
+    require("falcon", "falcon")
+    current = app._error_handlers.get(Exception)
+    if current is None or not getattr(current, "_closeguard", False):
+        app.add_error_handler(Exception, _handler(current or app._python_error_handler))
+    return guarded(app, options)
+
+
+def _handler(previous: Any) -> Any:
+    passes_ws = "ws" in inspect.signature(previous).parameters
+
+    async def handle(
+        req: Request,
+        resp: Response | None,
+        ex: Exception,
+        params: dict[str, Any],
+        ws: WebSocket | None = None,
+    ) -> None:
+        if ws is not None and relayed(req.scope):
+            # Falcon reads ahead in a task of its own; its close would stop that task, and
+            # no close of Falcon's comes now: stop it here, so that it does not keep a
+            # receive() in flight after the guard's close.
+            reader = getattr(ws, "_buffered_receiver", None)
+            if reader is not None:
+                await reader.stop()
+            # Falcon lets an exception that its handler re-raises out of the app.
+            raise ex
+        if passes_ws:
+            await previous(req, resp, ex, params, ws=ws)
+        else:
+            await previous(req, resp, ex, params)
+
+    handle._closeguard = True  # type: ignore[attr-defined]
+    return handle

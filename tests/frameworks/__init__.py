@@ -1,0 +1,1 @@
+"""The framework adapters: Litestar, Quart, Falcon, BlackSheep and Django Channels."""

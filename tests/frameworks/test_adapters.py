@@ -1,0 +1,409 @@
+"""The adapters in process, through the in-memory server of ``tests/harness.py``: every row of
+the matrix for every framework equals FastAPI's, and each adapter's edges.
+
+The real servers are ``test_matrix.py``'s; here the same apps (``tests/frameworks/apps.py``) run
+without sockets, fast, and under coverage.
+"""
+
+# No `from __future__ import annotations`: BlackSheep reads the handlers' annotations at run
+# time, and the handlers here are defined inside the tests.
+import subprocess
+import sys
+from typing import Any, ClassVar
+
+import httpx
+import pytest
+
+from asgi_closeguard import CloseRecord, WebSocketClosedError
+from asgi_closeguard.frameworks import _relay
+from tests.frameworks import apps
+from tests.harness import CONNECT, Outcome, disconnect, run
+
+pytestmark = pytest.mark.anyio
+
+FRAMEWORKS = ("litestar", "quart", "falcon", "blacksheep", "channels")
+COLUMNS = tuple(name for name in (*apps.FRAMEWORKS, *apps.IDIOMS) if name != "fastapi")
+ROWS = ("crash", "timeout", "crash-before-accept", "return", "close-long", "close-1006")
+
+
+def build(column: str, records: list[CloseRecord], *, guarded: bool = True) -> Any:
+    options = {"exception_codes": {TimeoutError: 1013}, "on_close": records.append}
+    builders = {**apps.FRAMEWORKS, **apps.IDIOMS}
+    return builders[column](guarded, options)
+
+
+async def connection(column: str, row: str, *client: dict[str, Any]) -> Outcome:
+    records: list[CloseRecord] = []
+    outcome = await run(build(column, records), *client, records=records, path=f"/{row}")
+    assert len(outcome.records) == 1, outcome.records
+    return outcome
+
+
+def seen(outcome: Outcome) -> dict[str, Any]:
+    """What the client got, what escaped to the server, and the record."""
+    record = outcome.record
+    return {
+        "closes": [(message["code"], message.get("reason")) for message in outcome.server.closes()],
+        "status": outcome.server.denial_status(),
+        "escaped": type(outcome.exception).__name__ if outcome.exception else None,
+        "record": (
+            record.closed_by,
+            record.code,
+            record.reason,
+            record.exception,
+            record.accepted,
+            record.http_status,
+        ),
+    }
+
+
+#: Every (column, row) pair, but one: the in-memory server's client answers a close only when
+#: asked after it, so the close that the async Channels consumer sends from a channel-layer
+#: message, with its receive() already waiting, is never answered here. ``test_matrix.py`` runs
+#: that row on uvicorn and daphne.
+PAIRS = [
+    (column, row)
+    for column in COLUMNS
+    for row in ROWS
+    if (column, row) != ("channels", "close-long")
+]
+
+
+@pytest.mark.parametrize(("column", "row"), PAIRS)
+async def test_every_row_is_fastapis(column: str, row: str) -> None:
+    expected = seen(await connection("fastapi", row))
+    found = seen(await connection(column, row))
+    if row == "return":
+        # Quart and Falcon close with 1000 themselves (Falcon adds "Normal Closure").
+        assert [code for code, _ in found["closes"]] == [1000]
+        assert found["record"][1:2] + found["record"][3:] == (1000, None, True, None)
+    elif (column, row) == ("falcon", "close-1006"):
+        # Falcon refuses the code itself: ws.close() raises ValueError, the guard closes 1011.
+        assert found["closes"] == [(1011, "Internal Error")]
+        assert found["record"] == ("guard", 1011, "Internal Error", ValueError, True, None)
+    else:
+        assert found == expected
+    assert not any(apps.SECRET in (reason or "") for _, reason in found["closes"])
+
+
+@pytest.mark.parametrize("column", COLUMNS)
+async def test_the_clients_close_is_recorded_with_its_code(column: str) -> None:
+    outcome = await connection(column, "client-close", CONNECT, disconnect(4001, "bye"))
+    record = outcome.record
+    assert (record.closed_by, record.code, record.reason) == ("client", 4001, "bye")
+    assert outcome.server.closes() == []
+    if column.startswith("quart"):
+        # Quart reads ahead in a task of its own, and this client closes at once, not after
+        # "ready" as the matrix's does: the handler's send comes after the client's close, and
+        # raises WebSocketClosedError, which the record names.
+        assert record.exception in (None, WebSocketClosedError)
+    else:
+        assert record.exception is None
+        assert outcome.exception is None
+
+
+@pytest.mark.parametrize(
+    ("column", "close"),
+    [
+        ("litestar", (4403, "forbidden")),
+        ("litestar-plugin", (4403, "forbidden")),
+        ("quart", (1000, "")),
+        ("quart-extension", (1000, "")),
+        ("falcon", (3403, "Forbidden")),
+    ],
+)
+async def test_the_frameworks_own_exception_keeps_its_close(
+    column: str, close: tuple[int, str | None]
+) -> None:
+    outcome = await connection(column, "own")
+    assert [(m["code"], m.get("reason")) for m in outcome.server.closes()] == [close]
+    assert (outcome.record.closed_by, outcome.record.exception) == ("app", None)
+
+
+@pytest.mark.parametrize("column", ["channels", "channels-sync"])
+async def test_channels_deny_connection_stays_a_403(column: str) -> None:
+    outcome = await connection(column, "own")
+    assert outcome.record.http_status == 403
+    assert (outcome.record.closed_by, outcome.record.exception) == ("app", None)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+async def test_served_without_the_relay_the_app_keeps_its_frameworks_ways(
+    framework: str,
+) -> None:
+    """The hooks act only behind the relay: the same app served alone is the framework's."""
+    records: list[CloseRecord] = []
+    guarded = build(framework, records)
+    # CloseGuardMiddleware(Relay(app)).app.app is the framework's app; Channels has no relay.
+    inner = guarded.app if framework == "channels" else guarded.app.app
+    outcome = await run(inner, path="/crash")
+    closes = {
+        "litestar": [(4500, "Internal Server Error")],
+        "quart": [(1000, None)],
+        "falcon": [(1011, "Internal Server Error")],
+        "blacksheep": [(1011, f"{apps.SECRET} crash ")],
+        "channels": [],  # Channels lets it escape, raw or not
+    }
+    assert [(m["code"], m.get("reason")) for m in outcome.server.closes()] == closes[framework]
+
+
+# --- HTTP is untouched ------------------------------------------------------------------------
+
+
+async def http_get(app: Any, path: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        return await client.get(path)
+
+
+async def test_litestar_http_errors_are_litestars() -> None:
+    from litestar import Litestar, get
+
+    from asgi_closeguard.frameworks.litestar import CloseGuardPlugin, guard
+
+    @get("/boom")
+    async def boom() -> None:
+        raise RuntimeError(apps.SECRET)
+
+    for app in (
+        guard(Litestar(route_handlers=[boom])),
+        Litestar(route_handlers=[boom], plugins=[CloseGuardPlugin()]),
+    ):
+        response = await http_get(app, "/boom")
+        assert response.status_code == 500
+        assert response.json()["status_code"] == 500
+
+
+async def test_quart_http_errors_are_quarts() -> None:
+    from quart import Quart, abort
+
+    from asgi_closeguard.frameworks.quart import CloseGuard, guard
+
+    def app_with_routes() -> Quart:
+        app = Quart(__name__)
+
+        @app.get("/boom")
+        async def boom() -> str:
+            raise RuntimeError(apps.SECRET)
+
+        @app.get("/teapot")
+        async def teapot() -> str:
+            abort(418)
+
+        return app
+
+    extended = app_with_routes()
+    CloseGuard().init_app(extended)
+    for app in (guard(app_with_routes()), extended):
+        assert (await http_get(app, "/boom")).status_code == 500
+        assert (await http_get(app, "/teapot")).status_code == 418
+
+
+async def test_falcon_http_errors_go_to_the_handler_registered_before() -> None:
+    import falcon
+    import falcon.asgi
+
+    from asgi_closeguard.frameworks.falcon import guard
+
+    class Boom:
+        async def on_get(self, req: Any, resp: Any) -> None:
+            raise RuntimeError(apps.SECRET)
+
+    plain = falcon.asgi.App()
+    plain.add_route("/boom", Boom())
+    assert (await http_get(guard(plain), "/boom")).status_code == 500
+
+    seen_by_app: list[Exception] = []
+
+    async def teapot(req: Any, resp: Any, ex: Exception, params: Any) -> None:
+        seen_by_app.append(ex)
+        resp.status = 418
+
+    custom = falcon.asgi.App()
+    custom.add_route("/boom", Boom())
+    custom.add_error_handler(Exception, teapot)
+    guarded = guard(custom)
+    assert guard(custom).app.app is custom  # a second guard() adds no second handler
+    assert (await http_get(guarded, "/boom")).status_code == 418
+    assert [type(ex) for ex in seen_by_app] == [RuntimeError]
+
+
+async def test_blacksheep_http_is_blacksheeps() -> None:
+    from blacksheep import Application, text
+    from blacksheep.server.routing import Router
+
+    from asgi_closeguard.frameworks.blacksheep import guard
+
+    app = Application(router=Router())
+
+    @app.router.get("/hello")
+    async def hello() -> Any:
+        return text("hello")
+
+    response = await http_get(guard(app), "/hello")
+    assert (response.status_code, response.text) == (200, "hello")
+
+
+# --- Each adapter's edges ---------------------------------------------------------------------
+
+
+async def test_litestar_client_errors_before_accept_stay_litestars_and_server_errors_do_not() -> (
+    None
+):
+    from litestar import Litestar, WebSocket, websocket
+    from litestar.exceptions import InternalServerException, NotAuthorizedException
+
+    from asgi_closeguard.frameworks.litestar import _after_exception, guard
+
+    @websocket("/denied")
+    async def denied(socket: WebSocket) -> None:
+        raise NotAuthorizedException("who are you")
+
+    @websocket("/broken")
+    async def broken(socket: WebSocket) -> None:
+        raise InternalServerException(apps.SECRET)
+
+    records: list[CloseRecord] = []
+    litestar = Litestar(route_handlers=[denied, broken])
+    app = guard(litestar, on_close=records.append)
+    guard(litestar)  # a second guard() wires no second hook
+    assert litestar.after_exception.count(_after_exception) == 1
+    refused = await run(app, path="/denied", records=records)
+    assert (refused.record.closed_by, refused.record.http_status) == ("app", 403)
+    crashed = await run(app, path="/broken", records=[])
+    assert crashed.server.denial_status() == 500
+    assert type(crashed.exception) is InternalServerException
+
+
+async def test_quart_signal_outside_a_websocket_does_nothing() -> None:
+    from quart import Quart
+
+    from asgi_closeguard.frameworks.quart import _got_websocket_exception
+
+    app = Quart(__name__)
+    # Outside a WebSocket context the receiver does nothing: Quart goes on as it would.
+    assert await _got_websocket_exception(app, exception=RuntimeError("x")) is None
+
+
+async def test_falcon_stops_reading_ahead_and_copes_without_a_reader() -> None:
+    from asgi_closeguard.frameworks import falcon as adapter
+
+    class Request:
+        scope: ClassVar[dict[str, bool]] = {_relay.RELAYED: True}
+
+    async def previous(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("not reached")  # pragma: no cover
+
+    handle = adapter._handler(previous)
+    error = RuntimeError("x")
+    with pytest.raises(RuntimeError) as raised:
+        await handle(Request(), None, error, {}, ws=object())  # a WebSocket without a reader
+    assert raised.value is error
+
+
+async def test_blacksheep_after_start_and_the_clients_leaving() -> None:
+    from blacksheep import Application, WebSocket
+    from blacksheep.server.routing import Router
+
+    from asgi_closeguard.frameworks.blacksheep import guard
+
+    app = Application(router=Router())
+
+    @app.router.ws("/listen")
+    async def listen(websocket: WebSocket) -> None:
+        await websocket.accept()
+        while True:
+            await websocket.receive_text()  # raises WebSocketDisconnectError: BlackSheep's
+
+    @app.router.get("/")
+    async def home() -> None: ...
+
+    await app.start()
+    records: list[CloseRecord] = []
+    guarded = guard(app, on_close=records.append)  # wraps at once: the app has started
+    guard(app)  # and a second guard() wraps nothing twice
+    handler = app.router.get_match_by_method_and_path("GET_WS", "/listen").handler
+    assert handler.__wrapped__ is not None
+    assert not hasattr(handler.__wrapped__, "_closeguard")
+    outcome = await run(guarded, CONNECT, disconnect(4001, "bye"), records=records, path="/listen")
+    assert (outcome.record.closed_by, outcome.record.code, outcome.record.exception) == (
+        "client",
+        4001,
+        None,
+    )
+    assert outcome.exception is None
+
+
+def test_the_relay_hands_on_only_behind_itself() -> None:
+    error = RuntimeError("x")
+    assert not _relay.relayed(None)
+    _relay.escape(error, None)  # nothing: no scope
+    _relay.escape(error, {})  # nothing: not behind the relay
+    with pytest.raises(_relay.Escape):
+        _relay.escape(error, {_relay.RELAYED: True})
+    with pytest.raises(RuntimeError):
+        _relay.escape(error, {_relay.HANDED: id(error)})
+
+
+async def test_the_relay_passes_http_and_lifespan_through() -> None:
+    calls: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        calls.append(scope["type"])
+        assert _relay.RELAYED not in scope
+
+    for kind in ("http", "lifespan"):
+        await _relay.Relay(app)({"type": kind}, None, None)  # type: ignore[arg-type]
+    assert calls == ["http", "lifespan"]
+
+
+# --- Options, imports ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("column", COLUMNS)
+def test_options_are_the_guards_and_checked_by_it(column: str) -> None:
+    builders = {**apps.FRAMEWORKS, **apps.IDIOMS}
+    with pytest.raises(ValueError, match="cannot be sent"):
+        builders[column](True, {"exception_codes": {TimeoutError: 1006}})
+    with pytest.raises(TypeError):
+        builders[column](True, {"close_after": 3})
+
+
+@pytest.mark.parametrize(
+    ("framework", "modules"),
+    [
+        ("litestar", ["litestar"]),
+        ("quart", ["quart", "quart.signals"]),
+        ("falcon", ["falcon"]),
+        ("blacksheep", ["blacksheep"]),
+        ("channels", ["channels"]),
+    ],
+)
+def test_a_missing_framework_says_what_to_install(
+    framework: str, modules: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    adapter = importlib.import_module(f"asgi_closeguard.frameworks.{framework}")
+    for module in modules:
+        monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(ImportError, match=f"pip install {framework}"):
+        adapter.guard(object())
+    if framework == "litestar":
+        with pytest.raises(ImportError, match="pip install litestar"):
+            adapter.CloseGuardPlugin()
+    if framework == "quart":
+        with pytest.raises(ImportError, match="pip install quart"):
+            adapter.CloseGuard(object())
+
+
+def test_importing_the_package_or_an_adapter_imports_no_framework() -> None:
+    check = (
+        "import sys\n"
+        "import asgi_closeguard, asgi_closeguard.frameworks\n"
+        "from asgi_closeguard.frameworks import litestar, quart, falcon, blacksheep, channels\n"
+        "found = [m for m in ('litestar', 'quart', 'falcon', 'blacksheep', 'channels', "
+        "'django', 'starlette', 'fastapi') if m in sys.modules]\n"
+        "assert not found, found\n"
+    )
+    subprocess.run([sys.executable, "-c", check], check=True, timeout=60)
