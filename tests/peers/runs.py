@@ -15,12 +15,16 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from pathlib import Path
 
 __all__ = ["PLUGIN_DIR", "Finished", "Run", "outcome_changes", "peer_environment"]
 
 #: This directory: it holds ``closeguard_plugin.py`` and the loop script.
 PLUGIN_DIR = Path(__file__).resolve().parent
+
+#: Do-nothing stand-ins for dev-only tools a peer's conftest imports unconditionally.
+STAND_INS = PLUGIN_DIR / "stand_ins"
 
 #: A peer test that hangs fails on its own (pytest-timeout), not the whole run.
 PER_TEST_TIMEOUT = 60
@@ -30,14 +34,18 @@ def peer_environment(tree: Path) -> dict[str, str]:
     """The environment of a peer run: the plugin and the peer's tree importable, nothing else.
 
     Our own ``PYTHONPATH`` (which may hold this repository, whose ``tests`` would shadow the
-    peer's), extra pytest options and coverage hooks of the outer run are left out.
+    peer's), extra pytest options and coverage hooks of the outer run are left out. The
+    stand-ins come last, and only for a tool that is not installed.
     """
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("PYTEST_", "COV_CORE_", "COVERAGE_")) and key != "PYTHONPATH"
     }
-    env["PYTHONPATH"] = os.pathsep.join([str(PLUGIN_DIR), str(tree)])
+    path = [str(PLUGIN_DIR), str(tree)]
+    if find_spec("blockbuster") is None:
+        path.append(str(STAND_INS))
+    env["PYTHONPATH"] = os.pathsep.join(path)
     return env
 
 

@@ -2,9 +2,13 @@
 
 Starlette's and FastAPI's sdists ship their ``tests/`` (FastAPI's tutorial tests also import
 its ``docs_src/``). :func:`peer_tree` downloads the sdist of the *installed* version with
-``pip download --no-binary :all: --no-deps`` and extracts just those parts plus the project's
+``pip download --no-binary NAME --no-deps`` and extracts just those parts plus the project's
 ``pyproject.toml`` (its pytest configuration: ``filterwarnings = error``, strict markers), never
 the package itself: the suites must test the installed framework.
+
+``--no-binary NAME``, not ``:all:``: pip prepares the sdist's metadata in an isolated build
+environment, and ``:all:`` would build that environment's backend (hatchling, pdm-backend) and
+all its dependencies from source too — minutes on a cold machine instead of seconds.
 
 The cache lives in the system temp directory (``$CLOSEGUARD_PEERS_CACHE`` overrides it), keyed
 by name and version, so it outlives a fresh clone and needs no ``.gitignore`` line. Every step
@@ -30,8 +34,8 @@ CACHE_ENV = "CLOSEGUARD_PEERS_CACHE"
 #: What a peer's test run needs from its sdist, besides ``tests/`` and ``pyproject.toml``.
 EXTRA_DIRS: dict[str, tuple[str, ...]] = {"fastapi": ("docs_src",)}
 
-#: pip fetches the sdist's build backend to read its metadata: slow on a cold machine.
-DOWNLOAD_TIMEOUT = 300.0
+#: pip fetches the sdist's build backend to read its metadata; seconds, unless PyPI is slow.
+DOWNLOAD_TIMEOUT = 120.0
 
 _COMPLETE = ".complete"
 
@@ -64,7 +68,7 @@ def _download(name: str, installed: str, root: Path) -> Path:
     with tempfile.TemporaryDirectory(dir=root) as private:
         command = [
             sys.executable, "-m", "pip", "download",
-            "--no-binary", ":all:", "--no-deps", "--disable-pip-version-check",
+            "--no-binary", name, "--no-deps", "--disable-pip-version-check",
             "--dest", private,
             f"{name}=={installed}",
         ]  # fmt: skip

@@ -30,6 +30,10 @@ from tests.peers.sources import peer_tree
 
 PEERS = ("starlette", "fastapi")
 
+# The module's fixture downloads (at most 120 s, both sdists at once) and runs everything (at
+# most RUN_DEADLINE); the suite's 120 s per test would cut a cold start on a loaded machine.
+pytestmark = pytest.mark.timeout(420)
+
 #: Every run, started together, must end within this many seconds (a loaded CI machine).
 RUN_DEADLINE = 240.0
 
