@@ -1,0 +1,1 @@
+"""Shutdown: real servers signalled with WebSockets open, raw and behind the guard."""
