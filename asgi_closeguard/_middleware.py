@@ -138,10 +138,12 @@ class CloseGuardMiddleware:
            nothing waits, and the record is still delivered.
         """
         connection = Connection(self._policy, scope.get("path", ""))
-        # The hot path reads locals only: counters, and the number of receive() calls in
-        # flight, which the wait for the client's close needs (Quart, Falcon and Channels keep
-        # one pending in another task).
-        messages_sent = messages_received = reads_in_flight = 0
+        # The hot path keeps its own figures in locals: the counters, and whether a receive()
+        # is waiting on the server, which the wait for the client's close needs (Quart, Falcon
+        # and Channels keep one pending in another task). One flag, not a count: ASGI servers
+        # refuse a second receive() while one is pending (websockets raises RuntimeError).
+        messages_sent = messages_received = 0
+        reading = False
         open_ = State.OPEN  # a local: the hot path reads no global
 
         def record() -> CloseRecord:
@@ -155,14 +157,14 @@ class CloseGuardMiddleware:
             self._open_connections[connection] = record
 
         async def guarded_receive() -> Message:
-            nonlocal messages_received, reads_in_flight
+            nonlocal messages_received, reading
             if connection.ended is not None:
                 return dict(connection.ended)
-            reads_in_flight += 1
+            reading = True
             try:
                 message = await receive()
             finally:
-                reads_in_flight -= 1
+                reading = False
             if message["type"] == "websocket.receive":
                 messages_received += 1
                 return message
@@ -214,7 +216,7 @@ class CloseGuardMiddleware:
         async def await_client_close() -> None:
             if connection.state is not State.CLOSING or not self.close_timeout:
                 return
-            if reads_in_flight:
+            if reading:
                 # A read in another task will get the client's close: wait for it to arrive
                 # there rather than read beside it.
                 waiter = connection.waiter = new_event()

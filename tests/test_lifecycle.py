@@ -399,8 +399,13 @@ class WireServer:
         self.sent: list[Message] = []
         self.answers = answers
         self.scope: Scope = {"type": "websocket", "path": "/ws", "extensions": {}}
+        self.reads = 0
+        self.second_read_waits = anyio.Event()  # the first read is the handshake's connect
 
     async def receive(self) -> Message:
+        self.reads += 1
+        if self.reads == 2:
+            self.second_read_waits.set()
         return await self.outbox.receive()
 
     async def send(self, message: Message) -> None:
@@ -428,7 +433,7 @@ async def test_a_read_in_flight_gets_the_close_that_was_sent(
                 read.append(await receive())
 
             tasks.start_soon(reader)
-            await anyio.lowlevel.checkpoint()  # the reader is now waiting in receive()
+            await server.second_read_waits.wait()  # the reader is now waiting in receive()
             await send(close(4000, "why"))
 
     server = WireServer()
@@ -457,7 +462,7 @@ async def test_the_close_wait_waits_for_a_read_left_in_flight() -> None:
                 read.append(await receive())
 
             outside.start_soon(reader)
-            await anyio.sleep(0.01)
+            await server.second_read_waits.wait()
             await send(close(4000, "why"))
 
         server = WireServer()
@@ -484,7 +489,7 @@ async def test_a_read_in_flight_gets_what_the_client_sent_before_it_saw_the_clos
                 read.append(await receive())
 
             tasks.start_soon(reader)
-            await anyio.lowlevel.checkpoint()
+            await server.second_read_waits.wait()
             await send(close(4000))
             server.inbox.send_nowait({"type": "websocket.receive", "text": "late"})
         server.inbox.send_nowait(disconnect(1000, ""))  # the client's answer, for the wait
@@ -508,7 +513,7 @@ async def test_a_read_left_in_flight_that_never_hears_back_is_waited_for_a_bound
                 await receive()
 
             outside.start_soon(reader)
-            await anyio.sleep(0.01)
+            await server.second_read_waits.wait()
             await send(close(4000))
 
         server = WireServer(answers=False)
