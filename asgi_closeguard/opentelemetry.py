@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
+from ._integrations import DURATION_BUCKETS, exception_name
 from ._record import CloseRecord
 
 if TYPE_CHECKING:
@@ -31,26 +32,6 @@ _ATTRIBUTE_CLOSED_BY: Final = "websocket.closed_by"
 _ATTRIBUTE_ERROR_TYPE: Final = "error.type"
 # The path template of the route that served the connection; absent when unknown.
 _ATTRIBUTE_ROUTE: Final = "route"
-# The histogram's advised bucket bounds, in seconds: from a refused handshake (milliseconds)
-# to a dashboard left open (hours). An SDK view may override them.
-_DURATION_BUCKETS: Final = (
-    0.01,
-    0.05,
-    0.1,
-    0.5,
-    1.0,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-    300.0,
-    900.0,
-    1800.0,
-    3600.0,
-    7200.0,
-    28800.0,
-)
-
 _INSTRUMENTATION_NAME: Final = "asgi_closeguard"
 _INSTALL_HINT: Final = (
     "CloseTelemetry needs opentelemetry-api: pip install 'asgi-closeguard[opentelemetry]'"
@@ -116,7 +97,7 @@ class CloseTelemetry:
             unit="s",
             description="How long WebSocket connections lasted, from the start of the app to "
             "the close.",
-            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
         self._get_current_span = trace.get_current_span
         self._error_status: Status = trace.Status(trace.StatusCode.ERROR)
@@ -127,7 +108,7 @@ class CloseTelemetry:
         if record.code is not None:
             attributes[_ATTRIBUTE_CLOSE_CODE] = record.code
         if record.exception is not None:
-            attributes[_ATTRIBUTE_ERROR_TYPE] = _exception_name(record.exception)
+            attributes[_ATTRIBUTE_ERROR_TYPE] = exception_name(record.exception)
         if record.route is not None:
             attributes[_ATTRIBUTE_ROUTE] = record.route
         span = self._get_current_span()
@@ -148,11 +129,3 @@ def _import_opentelemetry() -> tuple[Any, Any]:
     except ImportError as exc:
         raise ImportError(_INSTALL_HINT) from exc
     return metrics, trace
-
-
-def _exception_name(exception: type[BaseException]) -> str:
-    # OpenTelemetry's error.type for an exception is its canonical class name; this is the
-    # spelling FastAPI's own telemetry writes on the same span, so the two agree.
-    if exception.__module__ == "builtins":
-        return exception.__qualname__
-    return f"{exception.__module__}.{exception.__qualname__}"

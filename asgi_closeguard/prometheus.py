@@ -14,6 +14,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Final
 
+from ._integrations import DURATION_BUCKETS, exception_name
 from ._record import CloseRecord
 
 if TYPE_CHECKING:
@@ -25,27 +26,6 @@ __all__ = ["CloseMetrics"]
 _CLOSES_TOTAL: Final = "websocket_server_closes_total"
 # The histogram's name (its series end in ``_bucket``, ``_count`` and ``_sum``).
 _CONNECTION_DURATION_SECONDS: Final = "websocket_server_connection_duration_seconds"
-# The histogram's upper bounds in seconds, ``+Inf`` added by ``prometheus_client``. A
-# WebSocket lives from milliseconds (a refused handshake) to hours (a dashboard left open),
-# so the buckets grow by about a factor of three up to eight hours.
-_DURATION_BUCKETS: Final = (
-    0.01,
-    0.05,
-    0.1,
-    0.5,
-    1.0,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-    300.0,
-    900.0,
-    1800.0,
-    3600.0,
-    7200.0,
-    28800.0,
-)
-
 _CLOSES_LABELS: Final = ("code", "closed_by", "exception", "route")
 _DURATION_LABELS: Final = ("closed_by", "route")
 _INSTALL_HINT: Final = (
@@ -118,7 +98,7 @@ class CloseMetrics:
         self._closes.labels(
             "none" if record.code is None else str(record.code),
             closed_by,
-            _exception_name(record.exception),
+            "" if record.exception is None else exception_name(record.exception),
             route,
         ).inc()
         self._duration.labels(closed_by, route).observe(record.duration)
@@ -159,7 +139,7 @@ def _collectors_for(
             "How long WebSocket connections lasted, from the start of the app to the close, "
             "by who closed and the route.",
             labelnames=_DURATION_LABELS,
-            buckets=_DURATION_BUCKETS,
+            buckets=DURATION_BUCKETS,
             registry=None,
         )
         try:
@@ -181,13 +161,3 @@ def _taken(name: str) -> str:
         f"this registry already has a metric named {name} that CloseMetrics did not create; "
         "pass CloseMetrics(registry=...) a registry of its own, or unregister that metric"
     )
-
-
-def _exception_name(exception: type[BaseException] | None) -> str:
-    # The same name OpenTelemetry's error.type takes (and FastAPI's telemetry writes):
-    # "RuntimeError" for builtins, "module.Qualified" for everything else.
-    if exception is None:
-        return ""
-    if exception.__module__ == "builtins":
-        return exception.__qualname__
-    return f"{exception.__module__}.{exception.__qualname__}"
