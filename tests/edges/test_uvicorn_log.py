@@ -33,14 +33,16 @@ import pytest
 from tests.robustness.vanish import open_raw_websocket, reset
 from tests.support.servers import Server, ServerStartError, run_servers
 
-pytestmark = pytest.mark.server
+# Each step is bounded (TIME_LIMIT per socket operation), the module's fixtures as a whole by
+# this: above the suite's 120 s per test, which a slow start on a loaded machine could reach.
+pytestmark = [pytest.mark.server, pytest.mark.timeout(300)]
 
 UVICORN_KINDS = ("uvicorn-websockets", "uvicorn-websockets-sansio", "uvicorn-wsproto")
 SIDES = ("raw", "guarded")
 HANDLERS = ("stream", "fastapi/stream")
 REFUSED_HANDLER = "close-1006-before-accept"
 #: Generous for a loaded machine: each wait is a poll or a blocking call bounded by this.
-TIME_LIMIT = 30.0
+TIME_LIMIT = 15.0
 
 
 def leave_with_rst(sock: socket.socket) -> None:
@@ -169,7 +171,7 @@ def observed(started: Started) -> dict[str, dict[tuple[str, str, str], Observed]
         futures = {kind: pool.submit(observe_server, server) for kind, server in servers.items()}
         for kind, future in futures.items():
             try:
-                results[kind] = future.result(timeout=4 * TIME_LIMIT)
+                results[kind] = future.result(timeout=10 * TIME_LIMIT)
             except Exception as exc:  # reported by that server's tests only
                 results[kind] = exc
     return results
@@ -181,10 +183,10 @@ def observations_for(
     """The scenarios observed on ``kind``, or fail with why there are none."""
     if isinstance(started[kind], ServerStartError):
         pytest.fail(f"{kind} did not start:\n{started[kind]}", pytrace=False)
-    result = observed[kind]
+    result: dict[tuple[str, str, str], Observed] | Exception = observed[kind]
     if isinstance(result, Exception):
         pytest.fail(f"the scenarios on {kind} failed: {result!r}", pytrace=False)
-    return result  # type: ignore[no-any-return]
+    return result
 
 
 _LEVEL = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL):")

@@ -35,11 +35,11 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 #: A streaming handler stops by itself after this long (its client never left: the test fails).
-STREAM_LIMIT = 20.0
+STREAM_LIMIT = 10.0
 #: Between two sends: slow enough to cost nothing, fast enough to notice the client leaving.
 STREAM_PAUSE = 0.005
 #: How long ``GET /report`` waits for the run to end.
-REPORT_WAIT = 25.0
+REPORT_WAIT = 12.0
 
 _REPORTS: dict[str, dict[str, Any]] = {}
 _FINISHED: dict[str, asyncio.Event] = {}

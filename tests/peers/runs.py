@@ -118,10 +118,11 @@ class Run:
         return Finished(returncode, output, outcomes)
 
     def kill(self) -> None:
-        """Stop the run by its PID if it is still going."""
+        """Stop the run by its PID if it is still going, and remove its log."""
         if self._process.poll() is None:
             self._process.kill()
             self._process.wait()
+        self._log.unlink(missing_ok=True)
 
 
 def outcome_changes(

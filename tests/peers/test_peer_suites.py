@@ -11,7 +11,8 @@ row whose change is gone.
 FastAPI's ``test_websocket_dependency_after_yield_broken`` also runs in a loop behind the guard:
 the app's ``ValueError`` must escape every time.
 
-Everything starts at once (two cores: about 20 s); the sdists are downloaded once per version.
+Everything starts at once: about 25 s on two busy cores, once the sdists are cached (they are
+downloaded once per version).
 """
 
 from __future__ import annotations
@@ -81,12 +82,14 @@ class Change:
     nodeid: str
     raw: str
     guarded: str
-    message: str  # a fragment of the guarded failure's message
+    message: tuple[str, ...]  # fragments of the guarded failure's message (pytest words it)
     contract_row: str
 
 
 def _did_not_raise_disconnect(nodeid: str) -> Change:
-    return Change(nodeid, "passed", "failed", "DID NOT RAISE WebSocketDisconnect", ECHO_DROPPED)
+    return Change(
+        nodeid, "passed", "failed", ("DID NOT RAISE", "WebSocketDisconnect"), ECHO_DROPPED
+    )
 
 
 #: Every outcome that changes behind the guard, per peer.
@@ -213,6 +216,7 @@ def test_raw_run_passes_but_for_known_environment_failures(results: Results, pee
 @pytest.mark.parametrize("peer", PEERS)
 def test_guarded_outcomes_differ_only_by_contract_rows(results: Results, peer: str) -> None:
     runs = results.peers[peer]
+    _check_completed(runs.raw, "raw")
     _check_completed(runs.guarded, "guarded")
     changes = outcome_changes(runs.raw.outcomes, runs.guarded.outcomes)
     expected = {change.nodeid: change for change in CHANGES[peer]}
@@ -224,7 +228,7 @@ def test_guarded_outcomes_differ_only_by_contract_rows(results: Results, peer: s
         if nodeid in expected
         and (
             seen[:2] != (expected[nodeid].raw, expected[nodeid].guarded)
-            or expected[nodeid].message not in seen[2]
+            or not all(fragment in seen[2] for fragment in expected[nodeid].message)
         )
     }
     assert not unexplained, (
