@@ -11,8 +11,8 @@ name.
   session ends, for the raw and guarded runs to be compared test by test.
 * ``--closeguard-wrap``: every app handed to ``starlette.testclient.TestClient`` (FastAPI's
   ``TestClient`` is the same class) is wrapped in ``CloseGuardMiddleware`` with its defaults, so
-  each peer test talks to its app through the guard. The patch is installed in
-  ``pytest_configure``, before test modules are imported: FastAPI builds clients at import time.
+  each peer test talks to its app through the guard. The patch is installed before the peer's
+  conftest files and test modules are imported: FastAPI's tests build clients at import time.
 """
 
 from __future__ import annotations
@@ -42,11 +42,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """Register FastAPI's marker; install the TestClient patch and the recorder when asked."""
-    config.addinivalue_line("markers", "xdist_group(name): pytest-xdist's grouping marker")
-    if config.getoption(WRAP_OPTION):
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    """Install the TestClient patch when asked, before any conftest is imported."""
+    if early_config.known_args_namespace.closeguard_wrap:
         wrap_every_test_client()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register FastAPI's marker; install the outcome recorder when asked."""
+    config.addinivalue_line("markers", "xdist_group(name): pytest-xdist's grouping marker")
     outcomes = config.getoption(OUTCOMES_OPTION)
     if outcomes:
         config.pluginmanager.register(OutcomeRecorder(Path(outcomes)), "closeguard-outcomes")
