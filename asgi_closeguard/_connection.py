@@ -97,6 +97,7 @@ class Connection:
         "ended",
         "exception",
         "http_status",
+        "interrupted",
         "path",
         "policy",
         "reason",
@@ -125,6 +126,8 @@ class Connection:
         #: Set by the shell while it waits for a read in flight to bring the client's close.
         self.waiter: Event | None = None
         self.reported = False
+        #: A cancellation reached the guard: from then on nothing may wait.
+        self.interrupted = False
 
     # --- The app sends ---------------------------------------------------------------------
 

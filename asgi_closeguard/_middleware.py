@@ -252,6 +252,10 @@ class CloseGuardMiddleware:
                 raise
             else:
                 await self._end_after_return(connection, send, await_client_close)
+        except BaseException as exc:
+            if is_cancellation(exc):
+                connection.interrupted = True
+            raise
         finally:
             await self._finish(connection, record, reraising=reraising)
 
@@ -300,6 +304,7 @@ class CloseGuardMiddleware:
         except BaseException as interruption:
             if not is_cancellation(interruption):
                 raise
+            connection.interrupted = True
             logger.debug("cancelled while closing for %s", type(exc).__name__)
             if not self.reraise:
                 self._log_app_exception(connection, exc)
@@ -356,7 +361,9 @@ class CloseGuardMiddleware:
         self._open_connections.pop(connection, None)
         connection.reported = True
         try:
-            await self._report(record(), wait=not cancel_requested())
+            # Python 3.10 has no Task.cancelling(): what the guard saw itself counts too.
+            wait = not (connection.interrupted or cancel_requested())
+            await self._report(record(), wait=wait)
         except BaseException as exc:
             # A cancellation while an async on_close runs never replaces the app's exception.
             if not (reraising and is_cancellation(exc)):
