@@ -14,7 +14,7 @@ Run it::
     python -m tests.robustness.load --connections 1000 --waves 2 --servers all
     python -m tests.robustness.load --connections 1000 --servers uvicorn-websockets,daphne
 
-``--servers`` takes a comma-separated list of the six kinds of :mod:`tests.support.servers`, or
+``--servers`` takes a comma-separated list of the seven kinds of :mod:`tests.support.servers`, or
 ``all`` (default: uvicorn with wsproto). It prints one line per wave and exits with status 1 if
 any client saw the wrong thing.
 """

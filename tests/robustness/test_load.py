@@ -1,8 +1,9 @@
-"""Load: 200 concurrent connections, two waves, against uvicorn running the guard.
+"""Load: 200 concurrent connections, two waves, against uvicorn and gunicorn running the guard.
 
-The full size (1,000 connections on each uvicorn implementation) is
-``python -m tests.robustness.load --connections 1000 --waves 2``; docs/robustness.md has its
-figures.
+gunicorn's ASGI worker is the newest WebSocket implementation of the seven setups, so it carries
+the load here too. The full size (1,000 connections on every setup) is
+``python -m tests.robustness.load --connections 1000 --waves 2 --servers all``;
+docs/robustness.md has its figures.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ def test_plans_are_a_tenth_each_and_reproducible() -> None:
 
 
 @pytest.mark.server
-def test_every_client_sees_the_close_its_handler_called_for() -> None:
-    reports = run_load("uvicorn-wsproto", connections=200, waves=2, timeout=60)
+@pytest.mark.parametrize("kind", ["uvicorn-wsproto", "gunicorn"])
+def test_every_client_sees_the_close_its_handler_called_for(kind: str) -> None:
+    reports = run_load(kind, connections=200, waves=2, timeout=60)
     assert len(reports) == 2
     for report in reports:
         assert report.problems == [], report.line()
