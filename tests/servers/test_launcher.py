@@ -32,7 +32,7 @@ def test_a_server_that_cannot_import_its_app_fails_fast_with_its_output() -> Non
     assert time.monotonic() - started < 15
 
 
-@pytest.mark.parametrize("kind", ["granian", "gunicorn"])
+@pytest.mark.parametrize("kind", ["granian", "gunicorn", "hypercorn"])
 def test_the_server_and_its_worker_are_gone_after_the_block(kind: str) -> None:
     with run_server(kind, "tests.servers.apps:app", ready_path="/health") as server:
         pid = server.pid
@@ -40,10 +40,9 @@ def test_the_server_and_its_worker_are_gone_after_the_block(kind: str) -> None:
         # The app runs in a worker the server forked into its own process group.
         assert len(server.group_pids()) >= 2, server.output()
     assert gone(pid)
-    assert server.gone()
-    # None of the group may remain.
-    with pytest.raises(ProcessLookupError):
-        os.killpg(pid, 0)
+    # None of the group may still run (a worker whose parent exited first may linger as a
+    # zombie until the machine's init reaps it: it runs nothing).
+    assert server.group_pids() == []
 
 
 def test_a_server_started_with_sigint_ignored_keeps_its_pid_and_the_disposition() -> None:

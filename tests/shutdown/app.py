@@ -43,6 +43,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
+from tests.servers.apps import implementation
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -75,13 +77,6 @@ def write(event: str, **fields: Any) -> None:
 def connection_of(path: str) -> str:
     """The connection's name: the last segment of its path."""
     return path.rstrip("/").rsplit("/", 1)[-1]
-
-
-def implementation(send: Send) -> str:
-    """``module.Class`` of the object behind the server's ``send`` (uvicorn: its protocol)."""
-    owner = getattr(send, "__self__", None)
-    target: Any = type(owner) if owner is not None else send
-    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', '?')}"
 
 
 @contextlib.asynccontextmanager

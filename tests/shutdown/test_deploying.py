@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+import tests.servers.test_launcher as launcher_tests
 import tests.shutdown.test_shutdown as shutdown_tests
 from asgi_closeguard import describe
 from tests.shutdown.conftest import Results, deploy_result
@@ -187,6 +188,9 @@ def test_granian_drops_every_socket_at_once(shutdown_results: Results) -> None:
 def test_gunicorn_sigterm_kills_the_worker_at_the_graceful_timeout(
     shutdown_results: Results,
 ) -> None:
+    from gunicorn.config import GracefulTimeout
+
+    assert GracefulTimeout.default == 30
     for side in ("raw", "guarded"):
         result = main_result(shutdown_results, "gunicorn", side)  # --graceful-timeout 3
         assert closes(result) == {"no close frame (1006)"}
@@ -218,6 +222,11 @@ def test_deploying_md_cites_every_claim_test_and_only_those() -> None:
     module = sys.modules[__name__]
     defined = {name for name in dir(module) if name.startswith("test_")}
     defined.discard("test_deploying_md_cites_every_claim_test_and_only_those")
-    elsewhere = {name for name in dir(shutdown_tests) if name.startswith("test_")}
+    elsewhere = {
+        name
+        for module in (shutdown_tests, launcher_tests)
+        for name in dir(module)
+        if name.startswith("test_")
+    }
     assert cited - defined - elsewhere == set(), "cited on the page, but no such test"
     assert defined - cited == set(), "tests of this module the page does not cite"
