@@ -113,6 +113,8 @@ class RunResult:
     output: str = ""
     #: Why the run could not be made (the server did not start, a client never got ready).
     failure: str | None = None
+    #: Why the first attempt at this run could not be made, when it had to be made again.
+    first_failure: str | None = None
 
     def for_conn(self, conn: str, event: str) -> list[dict[str, Any]]:
         """The app's ``event`` lines about connection ``conn``."""
@@ -339,8 +341,23 @@ def _result(live: _Live) -> RunResult:
     return result
 
 
-async def observe_runs(runs: Sequence[Run]) -> dict[Run, RunResult]:
-    """Start every run's server at once, open its connections, signal it, and report."""
+async def observe_runs(runs: Sequence[Run], *, again: bool = True) -> dict[Run, RunResult]:
+    """Start every run's server at once, open its connections, signal it, and report.
+
+    A pair that could not be made (a server that did not start in time, a connection that never
+    got ready: a heavily loaded machine does that) is made once more, alone, when ``again``.
+    """
+    results = await _observe(runs)
+    failed = {run.pair for run, result in results.items() if result.failure}
+    if again and failed:
+        retried = await _observe([run for run in runs if run.pair in failed])
+        for run, result in retried.items():
+            result.first_failure = results[run].failure
+            results[run] = result
+    return results
+
+
+async def _observe(runs: Sequence[Run]) -> dict[Run, RunResult]:
     from tests.support.browser import async_chromium
 
     lives = [_spawn(run) for run in runs]

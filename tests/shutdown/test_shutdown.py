@@ -46,7 +46,8 @@ def made(results: Results, kind: str, side: Side) -> RunResult:
     """The main run of ``kind`` on ``side``; fails the test if it could not be made."""
     result = main_result(results, kind, side)
     if result.failure:
-        pytest.fail(f"{result.failure}\n{result.output[-3000:]}", pytrace=False)
+        first = f"first attempt: {result.first_failure}\n" if result.first_failure else ""
+        pytest.fail(f"{first}{result.failure}\n{result.output[-3000:]}", pytrace=False)
     return result
 
 
