@@ -68,7 +68,10 @@ class Relay:
         scope[RELAYED] = True
         try:
             await self.app(scope, receive, send)
-        except Escape as escaped:
+        except BaseException as raised:
+            escaped = _escape_in(raised)
+            if escaped is None:
+                raise
             exception = escaped.exception
         else:
             return
@@ -78,6 +81,22 @@ class Relay:
         # Raised outside the `except` block, so that the carrier does not become the
         # exception's context: the traceback the server logs is the handler's own.
         raise exception
+
+
+def _escape_in(raised: BaseException) -> Escape | None:
+    """The :class:`Escape` in ``raised``, also inside an exception group.
+
+    A framework that runs the handler in a task group of its own (Quart 0.23 runs the handler
+    and its reader in an ``asyncio.TaskGroup``) hands the carrier back wrapped in a
+    ``BaseExceptionGroup``, beside the reader's cancellation.
+    """
+    if isinstance(raised, Escape):
+        return raised
+    for inner in getattr(raised, "exceptions", ()):
+        found = _escape_in(inner)
+        if found is not None:
+            return found
+    return None
 
 
 def guarded(app: Any, options: dict[str, Any]) -> CloseGuardMiddleware:
