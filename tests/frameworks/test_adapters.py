@@ -7,6 +7,7 @@ without sockets, fast, and under coverage.
 
 # No `from __future__ import annotations`: BlackSheep reads the handlers' annotations at run
 # time, and the handlers here are defined inside the tests.
+import asyncio
 import subprocess
 import sys
 from typing import Any, ClassVar
@@ -343,6 +344,43 @@ def test_the_relay_hands_on_only_behind_itself() -> None:
         _relay.escape(error, {_relay.RELAYED: True})
     with pytest.raises(RuntimeError):
         _relay.escape(error, {_relay.HANDED: id(error)})
+
+
+class _Group(BaseException):
+    """An exception group as Python 3.10 has none: what the relay reads is ``exceptions``."""
+
+    def __init__(self, *exceptions: BaseException) -> None:
+        super().__init__("group")
+        self.exceptions = exceptions
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [
+        _Group(asyncio.CancelledError(), _Group(_relay.Escape(RuntimeError("x")))),
+        _Group(_relay.Escape(RuntimeError("x"))),
+    ],
+    ids=["nested-beside-a-cancellation", "alone"],
+)
+async def test_the_relay_finds_the_exception_inside_a_task_groups_exception(
+    raised: BaseException,
+) -> None:
+    # Quart 0.23 runs the handler in an asyncio.TaskGroup: the carrier comes back in a group.
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise raised
+
+    with pytest.raises(RuntimeError, match="x"):
+        await _relay.Relay(app)({"type": "websocket"}, None, None)  # type: ignore[arg-type]
+
+
+async def test_a_group_without_the_carrier_passes_through_the_relay() -> None:
+    group = _Group(ValueError("y"))
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise group
+
+    with pytest.raises(_Group):
+        await _relay.Relay(app)({"type": "websocket"}, None, None)  # type: ignore[arg-type]
 
 
 async def test_the_relay_passes_http_and_lifespan_through() -> None:
