@@ -21,12 +21,3 @@ Results = dict[Run, RunResult]
 def shutdown_results() -> Results:
     """Every main run and every deploy run, observed together."""
     return asyncio.run(observe_runs([*shutdown_runs(), *DEPLOY_RUNS.values()]))
-
-
-def deploy_result(results: Results, name: str) -> RunResult:
-    """The deploy run ``name`` of :data:`~tests.shutdown.deploying.DEPLOY_RUNS`; fails the
-    test with the server's output if the run could not be made."""
-    result = results[DEPLOY_RUNS[name]]
-    if result.failure:
-        pytest.fail(f"{name}: {result.failure}\n{result.output[-3000:]}", pytrace=False)
-    return result
