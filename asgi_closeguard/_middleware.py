@@ -213,28 +213,9 @@ class CloseGuardMiddleware:
             elif kind == "websocket.http.response.body":
                 connection.denial_body_sent(message.get("more_body", False))
 
-        async def await_client_close() -> None:
-            if connection.state is not State.CLOSING or not self.close_timeout:
-                return
-            if reading:
-                # A read in another task will get the client's close: wait for it to arrive
-                # there rather than read beside it.
-                waiter = connection.waiter = new_event()
-                answered = await within(self.close_timeout, waiter.wait)
-            else:
-                answered = await within(self.close_timeout, read_until_disconnect)
-            if not answered:
-                logger.debug("the client did not answer the close within %s s", self.close_timeout)
-
-        async def read_until_disconnect() -> None:
-            try:
-                while connection.state is State.CLOSING:
-                    message = await receive()
-                    if message["type"] == "websocket.disconnect":
-                        connection.disconnect_received(message)
-            except Exception as exc:  # a server whose receive fails after the close
-                # The type only: the error may carry what the app's own exception carried.
-                logger.debug("stopped waiting for the client's close: %s", type(exc).__name__)
+        def await_client_close() -> Awaitable[None]:
+            # Whether a read is in flight is read now, when the wait begins.
+            return self._await_client_close(connection, receive, read_in_flight=reading)
 
         reraising = False
         try:
@@ -258,6 +239,40 @@ class CloseGuardMiddleware:
             raise
         finally:
             await self._finish(connection, record, reraising=reraising)
+
+    async def _await_client_close(
+        self, connection: Connection, receive: Receive, *, read_in_flight: bool
+    ) -> None:
+        """Once a close went out, wait for the client's, ``close_timeout`` seconds at most.
+
+        RFC 6455 §7.1.1: after an endpoint has sent and received a close frame, the server
+        closes the TCP connection. hypercorn 0.18 drops it as soon as the app returns; a client
+        that still had a message in flight then gets a TCP reset, and a browser reports 1006
+        instead of the close it was sent. Holding the app's call until the client's close is in
+        completes the handshake. Whatever the client still sends is dropped: the app is done.
+        """
+        if connection.state is not State.CLOSING or not self.close_timeout:
+            return
+        if read_in_flight:
+            # A read in another task will get the client's close: wait for it to arrive there
+            # rather than read beside it (servers refuse a second read).
+            waiter = connection.waiter = new_event()
+            answered = await within(self.close_timeout, waiter.wait)
+        else:
+
+            async def read_until_disconnect() -> None:
+                try:
+                    while connection.state is State.CLOSING:
+                        message = await receive()
+                        if message["type"] == "websocket.disconnect":
+                            connection.disconnect_received(message)
+                except Exception as exc:  # a server whose receive fails after the close
+                    # The type only: the error may carry what the app's own exception carried.
+                    logger.debug("stopped waiting for the client's close: %s", type(exc).__name__)
+
+            answered = await within(self.close_timeout, read_until_disconnect)
+        if not answered:
+            logger.debug("the client did not answer the close within %s s", self.close_timeout)
 
     async def _end_after_return(
         self, connection: Connection, send: Send, await_client_close: Callable[[], Awaitable[None]]
