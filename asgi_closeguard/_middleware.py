@@ -195,23 +195,7 @@ class CloseGuardMiddleware:
                     connection.send_failed()
                     raise
                 return
-            await send_control(message)
-
-        async def send_control(message: Message) -> None:
-            kind = message["type"]
-            if kind == "websocket.close":
-                outgoing = connection.close_requested(message)
-                if outgoing is not None:
-                    await self._send_for_app(connection, send, outgoing, fallback=True)
-                return
-            connection.check_open_for(kind)
-            if kind == "websocket.http.response.start":
-                connection.denial_started(message.get("status"))
-            await send(message)
-            if kind == "websocket.accept":
-                connection.accept_sent()
-            elif kind == "websocket.http.response.body":
-                connection.denial_body_sent(message.get("more_body", False))
+            await self._send_control(connection, send, message)
 
         def await_client_close() -> Awaitable[None]:
             # Whether a read is in flight is read now, when the wait begins.
@@ -239,6 +223,23 @@ class CloseGuardMiddleware:
             raise
         finally:
             await self._finish(connection, record, reraising=reraising)
+
+    async def _send_control(self, connection: Connection, send: Send, message: Message) -> None:
+        """Everything the app sends but ``websocket.send``: accept, close, denial messages."""
+        kind = message["type"]
+        if kind == "websocket.close":
+            outgoing = connection.close_requested(message)
+            if outgoing is not None:
+                await self._send_for_app(connection, send, outgoing, fallback=True)
+            return
+        connection.check_open_for(kind)
+        if kind == "websocket.http.response.start":
+            connection.denial_started(message.get("status"))
+        await send(message)
+        if kind == "websocket.accept":
+            connection.accept_sent()
+        elif kind == "websocket.http.response.body":
+            connection.denial_body_sent(message.get("more_body", False))
 
     async def _await_client_close(
         self, connection: Connection, receive: Receive, *, read_in_flight: bool
