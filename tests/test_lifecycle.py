@@ -94,6 +94,11 @@ async def just_accept(scope: Scope, receive: Receive, send: Send) -> None:
     await send(ACCEPT)
 
 
+async def start_a_denial(scope: Scope, receive: Receive, send: Send) -> None:
+    await receive()
+    await send({"type": "websocket.http.response.start", "status": 401, "headers": []})
+
+
 async def accept_then_close(scope: Scope, receive: Receive, send: Send) -> None:
     await receive()
     await send(ACCEPT)
@@ -137,6 +142,8 @@ AWAIT_POINTS = [
                1012, close(1012, "Service Restart")),
     AwaitPoint("the app's accept", just_accept, stall_on("websocket.accept"), None, "server",
                None),
+    AwaitPoint("the app's denial response", start_a_denial,
+               stall_on("websocket.http.response.start"), None, "server", None),
     AwaitPoint("the app's close", accept_then_close, stall_on("websocket.close"), None, "app",
                4000),
     AwaitPoint("the guard's close after a return", just_accept, stall_on("websocket.close"),
@@ -150,6 +157,11 @@ AWAIT_POINTS = [
     AwaitPoint("the 1012 close at a shutdown", accept_then_receive,
                stall_on("websocket.close", 1012), None, "server", 1012),
 ]  # fmt: skip
+
+
+def point_named(name: str) -> AwaitPoint:
+    (point,) = [point for point in AWAIT_POINTS if point.name == name]
+    return point
 
 
 @dataclass
@@ -245,7 +257,7 @@ async def test_a_one_shot_task_cancel_at_every_await_keeps_every_promise(
 
 async def test_the_shutdown_close_never_holds_the_task_past_its_bound() -> None:
     # The 1012 send itself hangs (granian can hang a send at shutdown): the task still ends.
-    point = AWAIT_POINTS[-1]
+    point = point_named("the 1012 close at a shutdown")
     outcome = await cancel_in_scope(point)
     assert outcome.seconds_after_cancel < 0.5
     assert outcome.server.attempted == [close(1012, "Service Restart")]
@@ -255,7 +267,7 @@ async def test_without_reraise_a_cancellation_during_the_crash_close_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # reraise=False: the app's exception is logged, and the cancellation is not swallowed.
-    point = AWAIT_POINTS[6]  # the guard's close after a crash
+    point = point_named("the guard's close after a crash")
     outcome = await cancel_in_scope(point, reraise=False)
     assert outcome.escaped is None
     assert outcome.seconds_after_cancel < PROMPTLY
@@ -470,6 +482,44 @@ async def test_the_close_wait_waits_for_a_read_left_in_flight() -> None:
         with anyio.fail_after(PROMPTLY):
             await guard(server.scope, server.receive, server.send)
     assert read == [disconnect(4000, "why")]
+    assert [(r.closed_by, r.code) for r in records] == [("app", 4000)]
+
+
+async def test_a_cancellation_while_waiting_for_a_read_in_flight_propagates_at_once() -> None:
+    # The last await of the guard: waiting for a read left in flight to bring the client's
+    # close. A cancellation there ends the wait at once, with one record.
+    records: list[CloseRecord] = []
+    server = WireServer(answers=False)
+    closed = anyio.Event()
+    cancelled_at = [0.0]
+
+    async with anyio.create_task_group() as outside:
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            await receive()
+            await send(ACCEPT)
+
+            async def reader() -> None:
+                await receive()
+
+            outside.start_soon(reader)
+            await server.second_read_waits.wait()
+            await send(close(4000))
+            closed.set()
+
+        guard = CloseGuardMiddleware(app, on_close=records.append, close_timeout=CLOSE_TIMEOUT)
+        with anyio.fail_after(5), anyio.CancelScope() as scope:
+
+            async def cancel_when_waiting() -> None:
+                await closed.wait()
+                await anyio.sleep(0.05)  # the guard is now waiting for the reader
+                cancelled_at[0] = anyio.current_time()
+                scope.cancel()
+
+            outside.start_soon(cancel_when_waiting)
+            await guard(server.scope, server.receive, server.send)
+        assert anyio.current_time() - cancelled_at[0] < PROMPTLY
+        outside.cancel_scope.cancel()
     assert [(r.closed_by, r.code) for r in records] == [("app", 4000)]
 
 
