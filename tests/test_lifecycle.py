@@ -21,6 +21,7 @@ from typing import Any
 
 import anyio
 import pytest
+from anyio.abc import TaskGroup
 
 from asgi_closeguard import CloseGuardMiddleware, CloseRecord
 from asgi_closeguard._concurrency import cancel_requested, is_cancellation
@@ -427,6 +428,26 @@ class WireServer:
             self.inbox.send_nowait(disconnect(1005, ""))
 
 
+def leaves_a_read_in_flight(
+    tasks: TaskGroup, server: WireServer, read: list[Message], close_with: Message
+) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """An app that starts a reader in ``tasks`` (outliving the app, as engine.io's does), waits
+    until that reader waits in receive(), closes with ``close_with`` and returns."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send(ACCEPT)
+
+        async def reader() -> None:
+            read.append(await receive())
+
+        tasks.start_soon(reader)
+        await server.second_read_waits.wait()
+        await send(close_with)
+
+    return app
+
+
 async def test_a_read_in_flight_gets_the_close_that_was_sent(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -463,21 +484,9 @@ async def test_the_close_wait_waits_for_a_read_left_in_flight() -> None:
     # client's close to reach that read, instead of reading beside it.
     records: list[CloseRecord] = []
     read: list[Message] = []
-
+    server = WireServer()
     async with anyio.create_task_group() as outside:
-
-        async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            await receive()
-            await send(ACCEPT)
-
-            async def reader() -> None:
-                read.append(await receive())
-
-            outside.start_soon(reader)
-            await server.second_read_waits.wait()
-            await send(close(4000, "why"))
-
-        server = WireServer()
+        app = leaves_a_read_in_flight(outside, server, read, close(4000, "why"))
         guard = CloseGuardMiddleware(app, on_close=records.append, close_timeout=CLOSE_TIMEOUT)
         with anyio.fail_after(PROMPTLY):
             await guard(server.scope, server.receive, server.send)
@@ -490,28 +499,15 @@ async def test_a_cancellation_while_waiting_for_a_read_in_flight_propagates_at_o
     # close. A cancellation there ends the wait at once, with one record.
     records: list[CloseRecord] = []
     server = WireServer(answers=False)
-    closed = anyio.Event()
     cancelled_at = [0.0]
 
     async with anyio.create_task_group() as outside:
-
-        async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            await receive()
-            await send(ACCEPT)
-
-            async def reader() -> None:
-                await receive()
-
-            outside.start_soon(reader)
-            await server.second_read_waits.wait()
-            await send(close(4000))
-            closed.set()
-
+        app = leaves_a_read_in_flight(outside, server, [], close(4000))
         guard = CloseGuardMiddleware(app, on_close=records.append, close_timeout=CLOSE_TIMEOUT)
         with anyio.fail_after(5), anyio.CancelScope() as scope:
 
             async def cancel_when_waiting() -> None:
-                await closed.wait()
+                await until(lambda: close(4000) in server.sent)
                 await anyio.sleep(0.05)  # the guard is now waiting for the reader
                 cancelled_at[0] = anyio.current_time()
                 scope.cancel()
@@ -553,20 +549,9 @@ async def test_a_read_left_in_flight_that_never_hears_back_is_waited_for_a_bound
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="asgi_closeguard")
+    server = WireServer(answers=False)
     async with anyio.create_task_group() as outside:
-
-        async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            await receive()
-            await send(ACCEPT)
-
-            async def reader() -> None:
-                await receive()
-
-            outside.start_soon(reader)
-            await server.second_read_waits.wait()
-            await send(close(4000))
-
-        server = WireServer(answers=False)
+        app = leaves_a_read_in_flight(outside, server, [], close(4000))
         with anyio.fail_after(2):
             await CloseGuardMiddleware(app, close_timeout=0.05)(
                 server.scope, server.receive, server.send
