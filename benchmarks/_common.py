@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -102,6 +103,24 @@ def describe_machine(info: dict[str, Any]) -> str:
     )
 
 
+def add_variants_option(parser: argparse.ArgumentParser, known: Sequence[str]) -> None:
+    """``--variants a,b``, every one of ``known`` by default."""
+    parser.add_argument(
+        "--variants",
+        default=",".join(known),
+        help=f"comma-separated, from {', '.join(known)} (default: all)",
+    )
+
+
+def chosen_variants(parser: argparse.ArgumentParser, text: str, known: Sequence[str]) -> list[str]:
+    """The variants ``--variants`` named, in its order; an unknown one is a usage error."""
+    variants = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = sorted(set(variants) - set(known))
+    if unknown or not variants:
+        parser.error(f"unknown variants {unknown}; choose from {', '.join(known)}")
+    return variants
+
+
 def flush() -> None:
     """Flush stdout (reports are read by the smoke tests through a pipe)."""
     sys.stdout.flush()
@@ -110,6 +129,8 @@ def flush() -> None:
 __all__ = [
     "RESULTS_DIRECTORY",
     "Message",
+    "add_variants_option",
+    "chosen_variants",
     "describe_machine",
     "echo_app",
     "flush",

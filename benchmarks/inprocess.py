@@ -42,6 +42,8 @@ from asgi_closeguard import CloseGuardMiddleware
 from asgi_closeguard._types import ASGIApp, Message, Receive, Scope, Send
 
 from ._common import (
+    add_variants_option,
+    chosen_variants,
     describe_machine,
     echo_app,
     flush,
@@ -323,17 +325,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--small", action="store_true", help="tiny numbers: the smoke run")
     parser.add_argument("--messages", type=int, help="messages per connection (100,000)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (15)")
-    parser.add_argument(
-        "--variants",
-        default=",".join(VARIANTS),
-        help=f"comma-separated, from {', '.join(VARIANTS)} (default: all)",
-    )
+    add_variants_option(parser, VARIANTS)
     parser.add_argument("--json", type=Path, help="where to write the JSON report")
     args = parser.parse_args(argv)
-    variants = [name.strip() for name in args.variants.split(",") if name.strip()]
-    unknown = sorted(set(variants) - set(VARIANTS))
-    if unknown or not variants:
-        parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
+    variants = chosen_variants(parser, args.variants, VARIANTS)
     messages = args.messages or (2_000 if args.small else 100_000)
     rounds = args.rounds or (3 if args.small else 15)
     report = run(messages, rounds, variants)

@@ -40,6 +40,8 @@ from asgi_closeguard import CloseGuardMiddleware, CloseRecord
 from asgi_closeguard._types import ASGIApp, Scope
 
 from ._common import (
+    add_variants_option,
+    chosen_variants,
     describe_machine,
     echo_app,
     flush,
@@ -239,17 +241,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--small", action="store_true", help="tiny numbers: the smoke run")
     parser.add_argument("--connections", type=int, help="connections per round (20,000)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (15)")
-    parser.add_argument(
-        "--variants",
-        default=",".join(VARIANTS),
-        help=f"comma-separated, from {', '.join(VARIANTS)} (default: all)",
-    )
+    add_variants_option(parser, VARIANTS)
     parser.add_argument("--json", type=Path, help="where to write the JSON report")
     args = parser.parse_args(argv)
-    variants = [name.strip() for name in args.variants.split(",") if name.strip()]
-    unknown = sorted(set(variants) - set(VARIANTS))
-    if unknown or not variants:
-        parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
+    variants = chosen_variants(parser, args.variants, VARIANTS)
     connections = args.connections or (200 if args.small else 20_000)
     rounds = args.rounds or (3 if args.small else 15)
     report = run(connections, rounds, variants)
