@@ -101,7 +101,6 @@ class Connection:
         "path",
         "policy",
         "reason",
-        "reported",
         "requested_code",
         "started",
         "state",
@@ -125,7 +124,6 @@ class Connection:
         self.ended: Message | None = None
         #: Set by the shell while it waits for a read in flight to bring the client's close.
         self.waiter: Event | None = None
-        self.reported = False
         #: A cancellation reached the guard: from then on nothing may wait.
         self.interrupted = False
 

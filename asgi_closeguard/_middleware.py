@@ -372,10 +372,10 @@ class CloseGuardMiddleware:
         self, connection: Connection, record: Callable[[], CloseRecord], *, reraising: bool
     ) -> None:
         """Hand the connection's one record to ``on_close``, once."""
-        if self._open_connections is None or connection.reported:
+        # A connection leaves the open ones when it is reported: once, whichever comes first,
+        # its own end or the lifespan shutdown.
+        if self._open_connections is None or self._open_connections.pop(connection, None) is None:
             return
-        self._open_connections.pop(connection, None)
-        connection.reported = True
         try:
             # Python 3.10 has no Task.cancelling(): what the guard saw itself counts too.
             wait = not (connection.interrupted or cancel_requested())
