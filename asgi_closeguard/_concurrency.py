@@ -95,10 +95,7 @@ async def shielded(seconds: float, work: Callable[[], Coroutine[Any, Any, None]]
         return
     import asyncio
 
-    task = asyncio.ensure_future(within(seconds, work))
-    _detached.add(task)
-    task.add_done_callback(_detached.discard)
-    await asyncio.shield(task)
+    await asyncio.shield(_kept(asyncio.ensure_future(within(seconds, work))))
 
 
 def detach(awaitable: Awaitable[Any], what: str) -> None:
@@ -120,9 +117,14 @@ def detach(awaitable: Awaitable[Any], what: str) -> None:
         return
     import asyncio
 
-    task = asyncio.ensure_future(run())
+    _kept(asyncio.ensure_future(run()))
+
+
+def _kept(task: Any) -> Any:
+    """Hold ``task`` until it ends: the event loop keeps only weak references to tasks."""
     _detached.add(task)
     task.add_done_callback(_detached.discard)
+    return task
 
 
 def cancel_requested() -> bool:
