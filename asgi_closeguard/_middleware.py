@@ -11,6 +11,7 @@ from ._concurrency import cancel_requested, detach, is_cancellation, new_event, 
 from ._connection import Connection, Policy, State, plain_name
 from ._frame import normalise_reason
 from ._record import CloseRecord
+from ._route import route_template
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["CloseGuardMiddleware", "ExceptionCodes", "OnClose"]
@@ -150,7 +151,7 @@ class CloseGuardMiddleware:
             return connection.record(
                 messages_sent=messages_sent,
                 messages_received=messages_received,
-                route=_route_template(scope),
+                route=route_template(scope),
             )
 
         if self._open_connections is not None:
@@ -436,16 +437,6 @@ def _validate_on_close(on_close: object) -> tuple[OnClose, ...] | None:
                 f"not {callback!r}"
             )
     return callbacks or None
-
-
-def _route_template(scope: Scope) -> str | None:
-    """The matched route's path template (``"/rooms/{room}"``), never the raw path.
-
-    Starlette's router, and so FastAPI's, stores the matched route in ``scope["route"]``; the
-    scope is the same dict the app was given, so it is there once the app has run.
-    """
-    template = getattr(scope.get("route"), "path", None)
-    return template if isinstance(template, str) else None
 
 
 def _validate_exception_codes(
