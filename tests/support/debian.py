@@ -17,7 +17,8 @@ __all__ = ["PackageMissingError", "require"]
 
 # One install at a time: pytest-xdist is not used, but two fixtures may ask in one session.
 _lock = threading.Lock()
-_updated = False
+# Whether this run has refreshed apt's package index yet: once is enough.
+_index_fresh: list[bool] = []
 # apt-get on a cold machine: the index update and the download, bounded.
 _APT_TIMEOUT = 600
 
@@ -38,7 +39,7 @@ def require(program: str, package: str | None = None) -> str:
             return found
         if os.geteuid() != 0:
             raise PackageMissingError(
-                f"{program} is missing: run `sudo apt-get install {package}` and run the tests again"
+                f"{program} is missing: run `sudo apt-get install {package}`, then the tests again"
             )
         _apt_install(package)
     found = _which(program)
@@ -53,13 +54,12 @@ def _which(program: str) -> str | None:
 
 
 def _apt_install(package: str) -> None:
-    global _updated
     environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    if not _updated:
+    if not _index_fresh:
         subprocess.run(
             ["apt-get", "update", "-qq"], check=True, env=environment, timeout=_APT_TIMEOUT
         )
-        _updated = True
+        _index_fresh.append(True)
     # --no-install-recommends: the daemon alone; nothing is started as a service by the tests'
     # install (Debian's policy-rc.d is not relied on: the tests start their own instances).
     result = subprocess.run(
