@@ -6,6 +6,7 @@
 
 from typing import TYPE_CHECKING
 
+from ._app_codes import AppCode
 from ._codes import CloseCode, is_sendable
 from ._errors import ForbiddenCloseCodeError, WebSocketClosedError
 from ._middleware import CloseGuardMiddleware
@@ -53,6 +54,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "LANGUAGES",
+    "AppCode",
     "CloseCode",
     "CloseGuardMiddleware",
     "CloseRecord",
