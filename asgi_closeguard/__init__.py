@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ._app_codes import AppCode
 from ._codes import CloseCode, is_sendable
+from ._drain import Drain
 from ._errors import ForbiddenCloseCodeError, WebSocketClosedError
 from ._middleware import CloseGuardMiddleware
 from ._record import ClosedBy, CloseRecord
@@ -61,6 +62,7 @@ __all__ = [
     "ClosedBy",
     "CodeComparison",
     "CodeDescription",
+    "Drain",
     "ForbiddenCloseCodeError",
     "RangeDescription",
     "WebSocketClosedError",

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 __all__ = [
     "Event",
     "cancel_requested",
+    "clock",
     "detach",
     "is_cancellation",
     "new_event",
@@ -153,3 +154,13 @@ def new_event() -> Event:
     import asyncio
 
     return asyncio.Event()
+
+
+def clock() -> float:
+    """The running event loop's clock, in seconds (what its timeouts and sleeps measure)."""
+    trio = _trio()
+    if trio is not None:
+        return float(trio.current_time())
+    import asyncio
+
+    return asyncio.get_running_loop().time()

@@ -295,7 +295,11 @@ class Connection:
 
     def is_echo_of_the_close(self, exc: BaseException) -> bool:
         """Whether ``exc`` only echoes the close of the client or the server (Starlette's
-        ``WebSocketDisconnect``), which is not an error of the app."""
+        ``WebSocketDisconnect``), which is not an error of the app. So is the guard's own
+        :class:`WebSocketClosedError` after the server's side closed (a drain, a shutdown): the
+        app's next send was refused, as raw servers refuse it with an error they do not log."""
+        if self.closed_by == "server" and isinstance(exc, WebSocketClosedError):
+            return True
         return self.closed_by in ("client", "server") and _has_base(
             exc, "starlette.websockets", "WebSocketDisconnect"
         )
@@ -350,6 +354,14 @@ class Connection:
         if ended_by is not None:
             self.exception = ended_by
             return None
+        return self._service_restart()
+
+    def drained(self) -> Message | None:
+        """A drain closes the connection before the server stops: 1012 "Service Restart" if
+        it is open, nothing if it is closing or over already (each connection closes once)."""
+        return self._service_restart()
+
+    def _service_restart(self) -> Message | None:
         if self.state is not State.OPEN:
             return None
         reason = plain_name(_SERVICE_RESTART)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
@@ -9,6 +10,7 @@ from typing import Any, Final
 from ._codes import fallback_code, why_not_sendable
 from ._concurrency import cancel_requested, detach, is_cancellation, new_event, shielded, within
 from ._connection import Connection, Policy, State, plain_name
+from ._drain import Drain
 from ._frame import normalise_reason
 from ._record import CloseRecord
 from ._route import route_template
@@ -24,6 +26,9 @@ ExceptionCodes = Mapping[type[BaseException], int | tuple[int, str]]
 OnClose = Callable[[CloseRecord], Any]
 
 _DENIAL_EXTENSION: Final = "websocket.http.response"
+# The scope key under which the guard serving a WebSocket puts itself, so that a second guard
+# around the same connection (added twice, or an adapter plus add_middleware) steps aside.
+GUARD_SCOPE_KEY: Final = "asgi_closeguard.guard"
 # How long the 1012 close at a shutdown may hold the app's task: the contract allows the
 # server's exit 0.5 s more than without the guard.
 _SHUTDOWN_CLOSE_TIMEOUT: Final = 0.25
@@ -68,6 +73,8 @@ class CloseGuardMiddleware:
             the guard waits, at most, for the client's close before the app's call ends, so the
             closing handshake completes before the server drops the TCP connection. 0 does not
             wait.
+        drain: a :class:`Drain` that closes this guard's connections over a spread of time
+            before a deploy stops the server (``await drain.start(spread=10)``).
     """
 
     def __init__(
@@ -80,6 +87,7 @@ class CloseGuardMiddleware:
         reraise: bool = True,
         expose_exception_text: bool = False,
         close_timeout: float = 1.0,
+        drain: Drain | None = None,
     ) -> None:
         self.app = app
         self.exception_closes = _validate_exception_codes(exception_codes)
@@ -103,6 +111,22 @@ class CloseGuardMiddleware:
                 f"close_timeout must be a number of seconds, 0 or more, not {close_timeout!r}"
             )
         self.close_timeout = float(close_timeout)
+        if drain is not None and not isinstance(drain, Drain):
+            raise TypeError(
+                f"drain must be a Drain (drain = Drain(); ...(drain=drain)), not {drain!r}"
+            )
+        self.drain = drain
+        # Integrations that count the connections open now (CloseMetrics' gauge) are told of
+        # each accept; everything else hears only of the close, through its record.
+        self._open_hooks: tuple[Callable[[str | None], object], ...] = tuple(
+            hook
+            for hook in (
+                getattr(callback, "connection_opened", None) for callback in self.on_close or ()
+            )
+            if callable(hook)
+        )
+        self._watches_accepts = bool(self._open_hooks) or drain is not None
+        self._warned_twice = False
         self._policy = Policy(
             exception_closes=self.exception_closes,
             strict=strict,
@@ -116,13 +140,37 @@ class CloseGuardMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
+            if GUARD_SCOPE_KEY in scope:
+                await self._step_aside(scope, receive, send)
+                return
+            scope[GUARD_SCOPE_KEY] = self
+            if self.drain is not None and self.drain.draining:
+                # A new WebSocket while draining: accepted and closed with 1012 at once (see
+                # _opened), never handed to the app and never refused with HTTP, which a
+                # browser cannot read: its client reconnects to another instance.
+                await self._serve_websocket(scope, receive, send, app=_accept_only)
+                return
             await self._serve_websocket(scope, receive, send)
         elif scope["type"] == "lifespan" and self.on_close is not None:
             await self.app(scope, self._watch_for_shutdown(receive), send)
         else:
             await self.app(scope, receive, send)
 
-    async def _serve_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _step_aside(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Another guard already serves this connection: one close and one record, its own."""
+        if not self._warned_twice:
+            self._warned_twice = True
+            logger.warning(
+                "CloseGuardMiddleware is installed twice around %s: the inner guard steps "
+                "aside and the outer one's options apply. Install it once, and give it every "
+                "on_close (on_close=[metrics, telemetry])",
+                scope.get("path", "a WebSocket"),
+            )
+        await self.app(scope, receive, send)
+
+    async def _serve_websocket(
+        self, scope: Scope, receive: Receive, send: Send, *, app: ASGIApp | None = None
+    ) -> None:
         """The thin async shell around one :class:`Connection`.
 
         Every await of the guard, and what a cancellation there does:
@@ -137,6 +185,9 @@ class CloseGuardMiddleware:
            and bounded by ``_SHUTDOWN_CLOSE_TIMEOUT``; a further cancellation propagates.
         5. An async ``on_close``: awaited; after a cancellation it runs detached instead, so
            nothing waits, and the record is still delivered.
+        6. The 1012 close of a connection accepted while a drain runs, sent in the app's task
+           right after the accept: as 1. A drain's close of an open connection runs in the
+           drain's task (``_close_for_drain``), bounded there; it never awaits in this one.
         """
         connection = Connection(self._policy, scope.get("path", ""))
         # The hot path keeps its own figures in locals: the counters, and whether a receive()
@@ -196,7 +247,7 @@ class CloseGuardMiddleware:
                     connection.send_failed()
                     raise
                 return
-            await self._send_control(connection, send, message)
+            await self._send_control(connection, send, message, scope)
 
         def await_client_close() -> Awaitable[None]:
             # Whether a read is in flight is read now, when the wait begins.
@@ -205,7 +256,7 @@ class CloseGuardMiddleware:
         reraising = False
         try:
             try:
-                await self.app(scope, guarded_receive, guarded_send)
+                await (app or self.app)(scope, guarded_receive, guarded_send)
             except Exception as exc:
                 reraising = await self._end_after_exception(
                     connection, exc, send, await_client_close, scope
@@ -223,9 +274,13 @@ class CloseGuardMiddleware:
                 connection.interrupted = True
             raise
         finally:
+            if self.drain is not None:
+                self.drain._ended(connection)
             await self._finish(connection, record, reraising=reraising)
 
-    async def _send_control(self, connection: Connection, send: Send, message: Message) -> None:
+    async def _send_control(
+        self, connection: Connection, send: Send, message: Message, scope: Scope
+    ) -> None:
         """Everything the app sends but ``websocket.send``: accept, close, denial messages."""
         kind = message["type"]
         if kind == "websocket.close":
@@ -239,8 +294,32 @@ class CloseGuardMiddleware:
         await send(message)
         if kind == "websocket.accept":
             connection.accept_sent()
+            if self._watches_accepts and self._opened(connection, send, scope):
+                await self._close_for_drain(connection, send)
         elif kind == "websocket.http.response.body":
             connection.denial_body_sent(message.get("more_body", False))
+
+    def _opened(self, connection: Connection, send: Send, scope: Scope) -> bool:
+        """The accept went out: tell the integrations, register the connection with the drain.
+        Return whether the drain has started, and the connection must be closed at once."""
+        if self._open_hooks:
+            route = route_template(scope)
+            for hook in self._open_hooks:
+                try:
+                    hook(route)
+                except Exception:
+                    logger.exception("connection_opened of %r raised", hook)
+        if self.drain is None:
+            return False
+        close_now = functools.partial(self._close_for_drain, connection, send)
+        return self.drain._opened(connection, close_now, self.close_timeout)
+
+    async def _close_for_drain(self, connection: Connection, send: Send) -> None:
+        """Close an open connection with 1012 for the drain (4012 where the server refuses
+        1012). The app's pending ``receive()`` gets this close once the client answers it."""
+        outgoing = connection.drained()
+        if outgoing is not None:
+            await self._send_for_app(connection, send, outgoing, fallback=True)
 
     async def _await_client_close(
         self, connection: Connection, receive: Receive, *, read_in_flight: bool
@@ -306,7 +385,7 @@ class CloseGuardMiddleware:
         if connection.is_echo_of_the_close(exc):
             # Starlette's WebSocketDisconnect only echoes the client leaving: not an error, so
             # no traceback in the server's log.
-            logger.debug("the client left %s: %r", connection.path, exc)
+            logger.debug("the %s ended %s: %r", connection.closed_by, connection.path, exc)
             return False
         was_open = connection.state is State.OPEN
         can_answer_http = _DENIAL_EXTENSION in (scope.get("extensions") or {})
@@ -420,6 +499,21 @@ class CloseGuardMiddleware:
                     detach(result, f"on_close callback {on_close!r}")
             except Exception:
                 logger.exception("on_close callback %r raised", on_close)
+
+
+async def _accept_only(scope: Scope, receive: Receive, send: Send) -> None:
+    """Stands in for the app while a drain runs: accept, so that the close can follow.
+
+    The first subprotocol the client offered is accepted: Chromium fails a handshake whose
+    answer leaves out a subprotocol it asked for, and would report 1006 instead of the 1012.
+    """
+    if (await receive())["type"] != "websocket.connect":
+        return  # the client left during the handshake
+    accept: Message = {"type": "websocket.accept"}
+    offered = scope.get("subprotocols") or ()
+    if offered:
+        accept["subprotocol"] = offered[0]
+    await send(accept)
 
 
 def _validate_on_close(on_close: object) -> tuple[OnClose, ...] | None:

@@ -23,7 +23,7 @@ import anyio
 import pytest
 from anyio.abc import TaskGroup
 
-from asgi_closeguard import CloseGuardMiddleware, CloseRecord
+from asgi_closeguard import CloseGuardMiddleware, CloseRecord, Drain
 from asgi_closeguard._concurrency import cancel_requested, is_cancellation
 from asgi_closeguard._types import Message, Receive, Scope, Send
 from tests.harness import CONNECT, InMemoryServer, disconnect
@@ -129,6 +129,15 @@ class AwaitPoint:
     code: int | None
     #: The close the guard sends after the cancellation (1012 at a shutdown), if any.
     then_sent: Message | None = None
+    #: The connection arrives while a drain runs: the guard turns it away itself.
+    while_draining: bool = False
+
+    async def guard_options(self) -> dict[str, Any]:
+        if not self.while_draining:
+            return {}
+        drain = Drain()
+        await drain.start(spread=0)
+        return {"drain": drain}
 
 
 def never(message: Message) -> bool:
@@ -157,6 +166,12 @@ AWAIT_POINTS = [
                stall_on("websocket.http.response.start"), Boom, "guard", None),
     AwaitPoint("the 1012 close at a shutdown", accept_then_receive,
                stall_on("websocket.close", 1012), None, "server", 1012),
+    AwaitPoint("the accept of a connection turned away by a drain", accept_then_receive,
+               stall_on("websocket.accept"), None, "server", None, while_draining=True),
+    AwaitPoint("the 1012 close of a connection turned away by a drain", accept_then_receive,
+               stall_on("websocket.close", 1012), None, "server", 1012, while_draining=True),
+    AwaitPoint("the wait after a drain's 1012", accept_then_receive, never, None, "server",
+               1012, while_draining=True),
 ]  # fmt: skip
 
 
@@ -177,7 +192,11 @@ async def cancel_in_scope(point: AwaitPoint, **options: Any) -> Cancelled:
     """Run the guarded app in an anyio cancel scope and cancel it at the point's await."""
     records: list[CloseRecord] = []
     guard = CloseGuardMiddleware(
-        point.app, on_close=records.append, close_timeout=CLOSE_TIMEOUT, **options
+        point.app,
+        on_close=records.append,
+        close_timeout=CLOSE_TIMEOUT,
+        **options,
+        **await point.guard_options(),
     )
     server = StallingServer(client=(CONNECT,), stall_send=point.stall_send)
     escaped: Exception | None = None
@@ -235,7 +254,12 @@ async def test_a_one_shot_task_cancel_at_every_await_keeps_every_promise(
     # hypercorn and daphne cancel the app's task once (Task.cancel()), outside any cancel
     # scope: the guard's close after it runs unhindered, but must still be prompt.
     records: list[CloseRecord] = []
-    guard = CloseGuardMiddleware(point.app, on_close=records.append, close_timeout=CLOSE_TIMEOUT)
+    guard = CloseGuardMiddleware(
+        point.app,
+        on_close=records.append,
+        close_timeout=CLOSE_TIMEOUT,
+        **await point.guard_options(),
+    )
     server = StallingServer(client=(CONNECT,), stall_send=point.stall_send)
     task = asyncio.ensure_future(guard(server.scope, server.receive, server.send))
     with anyio.fail_after(10):
