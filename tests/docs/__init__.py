@@ -1,0 +1,1 @@
+"""The docs, held to what the code and the servers do."""
