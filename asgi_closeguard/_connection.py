@@ -29,7 +29,8 @@ from ._codes import CloseCode, is_sendable, replacement_code, why_not_sendable
 from ._errors import ForbiddenCloseCodeError, WebSocketClosedError
 from ._frame import normalise_reason
 from ._record import ClosedBy, CloseRecord
-from ._types import Message
+from ._route import route_template
+from ._types import Message, Scope
 
 if TYPE_CHECKING:
     from ._concurrency import Event
@@ -102,14 +103,17 @@ class Connection:
         "policy",
         "reason",
         "requested_code",
+        "scope",
         "started",
         "state",
         "waiter",
     )
 
-    def __init__(self, policy: Policy, path: str) -> None:
+    def __init__(self, policy: Policy, path: str, scope: Scope | None = None) -> None:
         self.policy = policy
         self.path = path
+        #: The connection's scope, read only to name the route in a warning.
+        self.scope = scope
         self.started = time.perf_counter()
         self.state = State.HANDSHAKE
         self.accepted = False
@@ -423,8 +427,15 @@ class Connection:
             if self.policy.strict and may_refuse:
                 raise ForbiddenCloseCodeError(asked, rule)
             code, replaced = replacement_code(asked), asked
-            logger.warning("close code %r replaced with %d: %s", asked, code, rule)
+            logger.warning(
+                "close code %r replaced with %d on %s: %s", asked, code, self._where(), rule
+            )
         return code, normalise_reason(message.get("reason")), replaced
+
+    def _where(self) -> str:
+        """The path, and the route's template when it is known: where a warning comes from."""
+        route = None if self.scope is None else route_template(self.scope)
+        return self.path if route is None else f"{self.path} (route {route})"
 
     def _close_for_exception(self, exc: Exception) -> tuple[int, str, object]:
         """The close code and reason for an exception the app raised after accept, and the code

@@ -7,9 +7,12 @@ leaves 123 bytes for the reason; §5.5.1 and §8.1: the reason is UTF-8 text.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Final
 
 __all__ = ["MAX_REASON_BYTES", "TRUNCATION_MARK", "normalise_reason"]
+
+logger = logging.getLogger("asgi_closeguard")
 
 MAX_REASON_BYTES: Final = 123
 
@@ -36,6 +39,7 @@ def normalise_reason(reason: object) -> str:
         size = len(text.encode("utf-8"))
     if size <= MAX_REASON_BYTES:
         return text
+    logger.debug("close reason cut from %d to %d bytes: %.40r…", size, MAX_REASON_BYTES, text)
     return _truncate(text)
 
 

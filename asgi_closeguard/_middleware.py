@@ -4,26 +4,29 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Final
 
-from ._codes import fallback_code, why_not_sendable
+from ._codes import fallback_code
 from ._concurrency import cancel_requested, detach, is_cancellation, new_event, shielded, within
-from ._connection import Connection, Policy, State, plain_name
+from ._connection import Connection, Policy, State
 from ._drain import Drain
-from ._frame import normalise_reason
 from ._record import CloseRecord
 from ._route import route_template
 from ._types import ASGIApp, Message, Receive, Scope, Send
+from ._validation import (
+    ExceptionCodes,
+    OnClose,
+    asgi3_app,
+    validate_exception_codes,
+    validate_flag,
+    validate_on_close,
+    validate_seconds,
+)
 
 __all__ = ["CloseGuardMiddleware", "ExceptionCodes", "OnClose"]
 
 logger = logging.getLogger("asgi_closeguard")
-
-#: ``{ExceptionClass: code}`` or ``{ExceptionClass: (code, reason)}``.
-ExceptionCodes = Mapping[type[BaseException], int | tuple[int, str]]
-#: Called with each connection's :class:`CloseRecord`; may return an awaitable.
-OnClose = Callable[[CloseRecord], Any]
 
 _DENIAL_EXTENSION: Final = "websocket.http.response"
 # The scope key under which the guard serving a WebSocket puts itself, so that a second guard
@@ -89,28 +92,14 @@ class CloseGuardMiddleware:
         close_timeout: float = 1.0,
         drain: Drain | None = None,
     ) -> None:
-        self.app = app
-        self.exception_closes = _validate_exception_codes(exception_codes)
-        self.on_close = _validate_on_close(on_close)
-        for option, value in (
-            ("strict", strict),
-            ("reraise", reraise),
-            ("expose_exception_text", expose_exception_text),
-        ):
-            if not isinstance(value, bool):
-                raise TypeError(f"{option} must be True or False, not {value!r}")
-        self.strict = strict
-        self.reraise = reraise
-        self.expose_exception_text = expose_exception_text
-        if (
-            isinstance(close_timeout, bool)
-            or not isinstance(close_timeout, int | float)
-            or not 0 <= close_timeout < float("inf")
-        ):
-            raise ValueError(
-                f"close_timeout must be a number of seconds, 0 or more, not {close_timeout!r}"
-            )
-        self.close_timeout = float(close_timeout)
+        # Every option is checked here, when the guard is built, never at the first request.
+        self.app = asgi3_app(app)
+        self.exception_closes = validate_exception_codes(exception_codes)
+        self.on_close = validate_on_close(on_close)
+        self.strict = validate_flag("strict", strict)
+        self.reraise = validate_flag("reraise", reraise)
+        self.expose_exception_text = validate_flag("expose_exception_text", expose_exception_text)
+        self.close_timeout = validate_seconds("close_timeout", close_timeout)
         if drain is not None and not isinstance(drain, Drain):
             raise TypeError(
                 f"drain must be a Drain (drain = Drain(); ...(drain=drain)), not {drain!r}"
@@ -189,7 +178,7 @@ class CloseGuardMiddleware:
            right after the accept: as 1. A drain's close of an open connection runs in the
            drain's task (``_close_for_drain``), bounded there; it never awaits in this one.
         """
-        connection = Connection(self._policy, scope.get("path", ""))
+        connection = Connection(self._policy, scope.get("path", ""), scope)
         # The hot path keeps its own figures in locals: the counters, and whether a receive()
         # is waiting on the server, which the wait for the client's close needs (Quart, Falcon
         # and Channels keep one pending in another task). One flag, not a count: ASGI servers
@@ -514,64 +503,6 @@ async def _accept_only(scope: Scope, receive: Receive, send: Send) -> None:
     if offered:
         accept["subprotocol"] = offered[0]
     await send(accept)
-
-
-def _validate_on_close(on_close: object) -> tuple[OnClose, ...] | None:
-    if on_close is None:
-        return None
-    callbacks = (
-        tuple(on_close)
-        if isinstance(on_close, Sequence) and not isinstance(on_close, str | bytes)
-        else (on_close,)
-    )
-    for callback in callbacks:
-        if not callable(callback):
-            raise TypeError(
-                "on_close must be a function that takes a CloseRecord, or a sequence of them, "
-                f"not {callback!r}"
-            )
-    return callbacks or None
-
-
-def _validate_exception_codes(
-    exception_codes: ExceptionCodes | None,
-) -> dict[type[BaseException], tuple[int, str]]:
-    if exception_codes is None:
-        return {}
-    if not isinstance(exception_codes, Mapping):
-        raise TypeError(
-            "exception_codes must be a mapping such as {TimeoutError: 1013}, "
-            f"not {type(exception_codes).__name__}"
-        )
-    closes: dict[type[BaseException], tuple[int, str]] = {}
-    for exc_class, value in exception_codes.items():
-        if not isinstance(exc_class, type) or not issubclass(exc_class, Exception):
-            raise TypeError(
-                f"exception_codes keys must be Exception subclasses, not {exc_class!r} "
-                "(CancelledError, KeyboardInterrupt and SystemExit always propagate untouched)"
-            )
-        if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], str):
-            code, reason = value
-        elif isinstance(value, tuple):
-            raise TypeError(
-                f"exception_codes[{exc_class.__name__}] must be a code or a (code, reason) "
-                f"pair with a str reason, not {value!r}"
-            )
-        else:
-            code, reason = value, None
-        rule = why_not_sendable(code)
-        if rule is not None:
-            raise ValueError(
-                f"exception_codes[{exc_class.__name__}] = {code!r} cannot be sent: {rule}. "
-                "Use 1011 (internal error), another code from 1000-1003 or 1007-1014, "
-                "or one from 3000-4999"
-            )
-        # The configured reason goes on the wire as it is sent: make it fit once, here.
-        closes[exc_class] = (
-            int(code),
-            plain_name(code) if reason is None else normalise_reason(reason),
-        )
-    return closes
 
 
 async def _deliver_close(send: Send, message: Message, fallback: bool) -> int | None:

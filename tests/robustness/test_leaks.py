@@ -186,6 +186,11 @@ async def test_nothing_keeps_a_finished_connections_state_alive(
         "close_timeout",
         "_policy",
         "_open_connections",
+        # Per guard, not per connection: options and the one installed-twice warning.
+        "drain",
+        "_open_hooks",
+        "_watches_accepts",
+        "_warned_twice",
     }
 
 
