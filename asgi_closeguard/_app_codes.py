@@ -86,6 +86,8 @@ class AppCode:
 
     def words(self, lang: str) -> Mapping[str, str]:
         """``name``, ``summary`` and ``what_to_do`` in ``lang``, each falling back to English."""
+        if not isinstance(lang, str):
+            raise TypeError(f"words() takes a language code as a str, not {type(lang).__name__}")
         english = {"name": self.name, "summary": self.summary, "what_to_do": self.what_to_do}
         return {**english, **self.texts.get(lang, {})}
 

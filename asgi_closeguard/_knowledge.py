@@ -17,6 +17,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Final, Literal, cast
 
+from ._app_codes import AppCode, Reconnect, validate_app_codes
 from ._codes import CODE_RANGES, CloseCode, CodeRange, code_range, is_sendable
 
 if TYPE_CHECKING:
@@ -44,11 +45,6 @@ __all__ = [
 #: Who puts a code in a close frame: the client, the server, either side, or nobody (the code
 #: is only reported locally, or is not allowed on the wire at all).
 SentBy = Literal["client", "server", "either", "never"]
-
-#: What a reconnecting client should do after a close: stay away (``"no"``), come back at once
-#: after a short random delay (``"yes"``), or come back with exponential backoff
-#: (``"backoff"``). The reasoning, code by code, is in docs/reconnecting.md.
-Reconnect = Literal["no", "yes", "backoff"]
 
 _PACKAGE: Final = "asgi_closeguard"
 _TEXTS_DIRECTORY: Final = "texts"
@@ -172,6 +168,9 @@ class CodeDescription:
     reconnect: Reconnect
     #: ``reconnect`` in words, in the chosen language.
     reconnect_text: str
+    #: Whether the words and ``reconnect`` come from the app's own :class:`AppCode` (passed
+    #: as ``app_codes``) rather than from the package's table.
+    app_code: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +236,7 @@ class _Texts:
     reconnect: _Entry
     compare: _Entry
     interface: _Entry
+    app_code: _Entry
 
 
 @cache
@@ -252,14 +252,23 @@ def _texts(lang: str) -> _Texts:
         reconnect=cast("_Entry", data["reconnect"]),
         compare=cast("_Entry", data["compare"]),
         interface=cast("_Entry", data["interface"]),
+        app_code=cast("_Entry", data["app_code"]),
     )
 
 
 def validate_language(lang: object) -> str:
-    """Return ``lang`` if there are texts for it; raise :class:`ValueError` naming the others."""
-    if isinstance(lang, str) and lang in LANGUAGES:
-        return lang
+    """Return ``lang`` if there are texts for it.
+
+    Raises :class:`TypeError` for a ``lang`` that is not a str, and :class:`ValueError` naming
+    the available languages for one there are no texts for.
+    """
     available = ", ".join(LANGUAGES)
+    if not isinstance(lang, str):
+        raise TypeError(
+            f"lang takes a language code as a str, one of {available}; not {type(lang).__name__}"
+        )
+    if lang in LANGUAGES:
+        return lang
     raise ValueError(f"unknown language {lang!r}: available languages are {available}")
 
 
@@ -318,17 +327,29 @@ def _reference(code: int) -> tuple[str, str]:
     return _RFC_RANGES, _RFC_RANGES_URL
 
 
-def describe(code: int, lang: str = "en") -> CodeDescription:
+def _checked_app_codes(app_codes: object) -> Mapping[int, AppCode]:
+    return {} if app_codes is None else validate_app_codes(app_codes)
+
+
+def describe(
+    code: int, lang: str = "en", *, app_codes: Mapping[int, AppCode] | None = None
+) -> CodeDescription:
     """Explain any close code number, in ``lang`` (one of :data:`LANGUAGES`).
 
     A registered code (a :class:`CloseCode` member) gets its own texts; any other int — 1016,
-    3001, 4404, -1, 70000 — gets the texts of its band, so this never fails for an int.
+    3001, 4404, -1, 70000 — gets the texts of its band, so this never fails for an int. A code
+    the app declares in ``app_codes`` (``{4001: AppCode("Kicked", ...)}``) gets the app's words
+    and reconnect advice instead.
 
-    Raises :class:`TypeError` for a bool or a non-int (parse text with ``int()`` first) and
-    :class:`ValueError` for a language there are no texts for.
+    Raises :class:`TypeError` for a bool or a non-int (parse text with ``int()`` first), and
+    :class:`ValueError` for a language there are no texts for or an ``app_codes`` key outside
+    3000-4999.
     """
     number = _validate_code(code, "describe")
     texts = _texts(validate_language(lang))
+    declared = _checked_app_codes(app_codes).get(number)
+    if declared is not None:
+        return _describe_app_code(number, lang, declared, texts)
     band = code_range(number)
     band_entry = texts.ranges[band.key]
     registered = number in _REGISTERED_CODES
@@ -358,11 +379,54 @@ def describe(code: int, lang: str = "en") -> CodeDescription:
     )
 
 
+def _describe_app_code(code: int, lang: str, declared: AppCode, texts: _Texts) -> CodeDescription:
+    # The facts (band, who may send it, the reference) stay the protocol's; the meaning and the
+    # advice are the app's. An app that gave no advice gets the package's generic words.
+    words = declared.words(lang)
+    band = code_range(code)
+    reference, reference_url = _reference(code)
+    sent_by = _sent_by(code)
+    return CodeDescription(
+        code=code,
+        name=words["name"],
+        constant=CloseCode(code).name if code in _REGISTERED_CODES else None,
+        lang=lang,
+        registered=code in _REGISTERED_CODES,
+        sendable=True,
+        sent_by=sent_by,
+        sent_by_text=texts.sent_by[sent_by],
+        range=band.key,
+        range_text=texts.ranges[band.key]["label"],
+        reference=reference,
+        reference_url=reference_url,
+        summary=words["summary"],
+        when_seen=texts.app_code["when_seen"],
+        what_to_do=words["what_to_do"] or texts.app_code["what_to_do"],
+        when_to_send=texts.app_code["when_to_send"],
+        reconnect=declared.reconnect,
+        reconnect_text=texts.reconnect[declared.reconnect],
+        app_code=True,
+    )
+
+
 def describe_range(band: CodeRange | str, lang: str = "en") -> RangeDescription:
     """Explain one band of close codes: a :class:`CodeRange` or its key, such as ``"private"``.
 
-    Raises :class:`ValueError` for a key that names no band, or an unknown language.
+    Raises :class:`TypeError` for anything else (for the band of a code, read
+    ``describe(code).range``) and :class:`ValueError` for a key that names no band, or an
+    unknown language.
     """
+    if not isinstance(band, (str, CodeRange)):
+        keys = ", ".join(repr(known.key) for known in CODE_RANGES)
+        hint = (
+            f"; for the range {band} falls in, use describe({band}).range"
+            if isinstance(band, int) and not isinstance(band, bool)
+            else ""
+        )
+        raise TypeError(
+            f"describe_range() takes a range key ({keys}) or a CodeRange, "
+            f"not {type(band).__name__}{hint}"
+        )
     if isinstance(band, str):
         by_key = {known.key: known for known in CODE_RANGES}
         if band not in by_key:
@@ -393,16 +457,21 @@ def describe_range(band: CodeRange | str, lang: str = "en") -> RangeDescription:
     )
 
 
-def compare(a: int, b: int, lang: str = "en") -> CodeComparison:
+def compare(
+    a: int, b: int, lang: str = "en", *, app_codes: Mapping[int, AppCode] | None = None
+) -> CodeComparison:
     """Set two close codes side by side, in ``lang`` (one of :data:`LANGUAGES`).
 
     The result holds both descriptions, the differences that matter (meaning, whether the code
     may go on the wire, who sends it, its band, and a note for pairs that are often confused)
-    and, for each code, when to use it. Raises like :func:`describe`.
+    and, for each code, when to use it. Codes declared in ``app_codes`` are described with the
+    app's words. Raises like :func:`describe`.
     """
     _validate_code(a, "compare")
     _validate_code(b, "compare")
-    first, second = describe(a, lang), describe(b, lang)
+    declared = _checked_app_codes(app_codes)
+    first = describe(a, lang, app_codes=declared)
+    second = describe(b, lang, app_codes=declared)
     texts = _texts(lang)
     words = texts.compare
     if first.code == second.code:
@@ -413,8 +482,10 @@ def compare(a: int, b: int, lang: str = "en") -> CodeComparison:
             when_to_use=(_when_to_use(words, first),),
         )
     differences: list[str] = []
-    # Pairs are stored once, smaller code first, whichever order they are asked in.
-    note = texts.pairs.get(" ".join(str(code) for code in sorted((first.code, second.code))))
+    # Pairs are stored once, smaller code first, whichever order they are asked in. A note
+    # speaks of the codes' registered meanings, which an app's declaration replaces.
+    pair = " ".join(str(code) for code in sorted((first.code, second.code)))
+    note = None if first.app_code or second.app_code else texts.pairs.get(pair)
     if note is not None:
         differences.append(note)
     differences.extend(

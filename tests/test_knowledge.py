@@ -344,11 +344,41 @@ def test_describe_takes_only_ints(value: object, message: str) -> None:
     assert message in str(info.value)
 
 
-@pytest.mark.parametrize("lang", ["fr", "", "EN", "en-US", None])
-def test_an_unknown_language_names_the_available_ones(lang: object) -> None:
+@pytest.mark.parametrize("lang", ["fr", "", "EN", "en-US"])
+def test_an_unknown_language_names_the_available_ones(lang: str) -> None:
     with pytest.raises(ValueError, match="available languages are en, ko") as info:
-        describe(1000, lang)  # type: ignore[arg-type]
+        describe(1000, lang)
     assert repr(lang) in str(info.value)
+
+
+@pytest.mark.parametrize("lang", [None, b"en", 1, ["en"]])
+def test_a_language_is_a_str(lang: object) -> None:
+    for call in (
+        lambda: describe(1000, lang),  # type: ignore[arg-type]
+        lambda: compare(1000, 1001, lang),  # type: ignore[arg-type]
+        lambda: describe_range("private", lang),  # type: ignore[arg-type]
+        lambda: reconnect_texts(lang),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(TypeError, match="lang takes a language code as a str, one of en, ko"):
+            call()
+
+
+@pytest.mark.parametrize(
+    ("band", "hint"),
+    [
+        (4001, "; for the range 4001 falls in, use describe(4001).range"),
+        (True, ""),
+        (None, ""),
+        (4001.0, ""),
+    ],
+)
+def test_describe_range_takes_a_key_or_a_band(band: object, hint: str) -> None:
+    with pytest.raises(TypeError) as info:
+        describe_range(band)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "describe_range() takes a range key ('unused', 'protocol', 'iana', 'private', "
+        f"'out_of_range') or a CodeRange, not {type(band).__name__}{hint}"
+    )
 
 
 # --- the language files ------------------------------------------------------------------------
