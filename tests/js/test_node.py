@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from asgi_closeguard import LANGUAGES, CloseCode, describe, is_sendable
+from asgi_closeguard import LANGUAGES, AppCode, CloseCode, describe, is_sendable
 from asgi_closeguard._codes import CODE_RANGES
 from asgi_closeguard._export_js import export_js
 from asgi_closeguard._knowledge import reconnect_for
@@ -65,9 +65,11 @@ def ask_node(module: Path, questions: dict[str, Any]) -> dict[str, Any]:
     return answers
 
 
-def expected_answer(code: int, lang: str) -> dict[str, Any]:
+def expected_answer(
+    code: int, lang: str, app_codes: dict[int, AppCode] | None = None
+) -> dict[str, Any]:
     """What describeClose() must say, from Python's describe()."""
-    d = describe(code, lang)
+    d = describe(code, lang, app_codes=app_codes)
     return {
         "code": code,
         "name": d.name,
@@ -103,6 +105,7 @@ def test_the_module_exports_the_documented_names(answers: dict[str, Any]) -> Non
     assert answers["exports"] == [
         "DEFAULT_LANGUAGE",
         "LANGUAGES",
+        "connect",
         "describeClose",
         "reconnectText",
         "shouldReconnect",
@@ -160,3 +163,51 @@ def test_a_module_with_one_language_refuses_the_others(tmp_path: Path) -> None:
     assert answers["describe"] == [expected_answer(1012, "ko")]
     assert answers["defaults"][0]["name"] == describe(1012, "ko").name
     assert answers["errors"][0]["error"] == "RangeError"
+
+
+#: An app's declarations, one of each kind, and one that replaces a registered code's words.
+APP_CODES = {
+    3000: AppCode("Sign in again", "Your session ended.", reconnect="no"),
+    4001: AppCode(
+        "Kicked",
+        "An admin removed you from the room.",
+        reconnect="no",
+        texts={"ko": {"name": "강퇴됨", "summary": "관리자가 방에서 내보냈습니다."}},
+    ),
+    4029: AppCode(
+        "Room full", "The room has no free seat.", reconnect="backoff", what_to_do="Try later."
+    ),
+    4100: AppCode("Moved", "The room moved: come back.", reconnect="yes"),
+}
+
+
+def test_the_apps_codes_are_baked_in_and_agree_with_describe(tmp_path: Path) -> None:
+    module = tmp_path / "closeguard.app.js"
+    module.write_text(export_js(app_codes=APP_CODES), encoding="utf-8")
+    codes = [*APP_CODES, 1000, 1012, 3003, 4002, 4404]
+    questions = {
+        "describe": [[code, lang] for lang in LANGUAGES for code in codes],
+        "errors": [],
+        "every_number": [0, LARGEST_WIRE_CODE],
+    }
+    answers = ask_node(module, questions)
+    expected = [expected_answer(code, lang, APP_CODES) for lang in LANGUAGES for code in codes]
+    assert answers["describe"] == expected
+    by_code = {answer["code"]: answer for answer in answers["describe"][: len(codes)]}
+    assert by_code[4001]["name"] == "Kicked"
+    assert by_code[4001]["shouldReconnect"] is False
+    assert by_code[3000]["name"] == "Sign in again"
+    assert by_code[4404]["reconnect"] == "backoff"
+    # Every other number keeps the package's rules.
+    rules = "".join(
+        describe(code, app_codes=APP_CODES).reconnect[0].upper()
+        if is_sendable(code)
+        else reconnect_for(code)[0]
+        for code in range(LARGEST_WIRE_CODE + 1)
+    )
+    assert answers["everyNumber"] == rules
+
+
+def test_the_module_says_which_app_codes_it_holds() -> None:
+    assert "With the app's own codes: 3000, 4001, 4029, 4100." in export_js(app_codes=APP_CODES)
+    assert "With the app's own codes" not in export_js()
