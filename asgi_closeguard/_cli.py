@@ -1,9 +1,10 @@
 """The ``asgi-closeguard`` command: explain, compare and list WebSocket close codes.
 
-    asgi-closeguard explain 1006 [--lang ko] [--json]
-    asgi-closeguard compare 1005 1011 [--lang ko] [--json]
-    asgi-closeguard list [--lang ko] [--json]
-    asgi-closeguard export-js [--lang en ko] > closeguard.js
+    asgi-closeguard explain 1006 [--lang ko] [--json] [--app-codes myapp.codes:CODES]
+    asgi-closeguard compare 1005 1011 [--lang ko] [--json] [--app-codes ...]
+    asgi-closeguard list [--lang ko] [--json] [--app-codes ...]
+    asgi-closeguard export-js [--lang en ko] [--app-codes ...] > closeguard.js
+    asgi-closeguard export-js --types > closeguard.d.ts
 
 It uses argparse and the standard library only, like the rest of the package.
 """
@@ -12,18 +13,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import itertools
 import json
+import os
 import re
 import shutil
 import sys
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Final
 
 from . import __version__
+from ._app_codes import AppCode, validate_app_codes
 from ._codes import CODE_RANGES, CloseCode
-from ._export_js import export_js
+from ._export_js import export_js, export_types
 from ._knowledge import (
     LANGUAGES,
     CodeComparison,
@@ -67,18 +72,34 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ``asgi-closeguard`` command with ``argv`` (default: ``sys.argv[1:]``).
 
     Returns the exit status: 0 on success, 2 for input it cannot use (a code that is not a
-    number or not in 0-65535, an unknown language). argparse's own usage errors exit with 2 too,
-    by raising :class:`SystemExit`.
+    number or not in 0-65535, an unknown language, an ``--app-codes`` target that cannot be
+    loaded). argparse's own usage errors exit with 2 too, by raising :class:`SystemExit`.
+    A reader that goes away early (``asgi-closeguard list | head -3``) ends the command
+    quietly, with status 0.
     """
-    args = _parser().parse_args(argv)
-    handler: _Handler = args.handler
     try:
-        output = handler(args)
-    except _UsageError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    print(output)
+        args = _parser().parse_args(argv)
+        handler: _Handler = args.handler
+        try:
+            output = handler(args)
+        except _UsageError as error:
+            print(f"{PROG}: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        print(output, flush=True)
+    except BrokenPipeError:
+        # The reader closed the pipe: nobody is left to tell, so no traceback and no error
+        # status (`| head` is how people look at long output). Python ignores SIGPIPE and
+        # raises instead; stdout goes to /dev/null so that its flush at exit stays quiet.
+        _discard_stdout()
     return 0
+
+
+def _discard_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -101,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--json", action="store_true", help="print machine-readable JSON instead of text"
     )
+    _add_app_codes_option(common)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     explain = commands.add_parser(
@@ -143,8 +165,25 @@ def _parser() -> argparse.ArgumentParser:
         metavar="LANG",
         help=f"languages to include: {', '.join(LANGUAGES)} (default: every one)",
     )
+    export.add_argument(
+        "--types",
+        action="store_true",
+        help="print the module's TypeScript declarations (closeguard.d.ts) instead",
+    )
+    _add_app_codes_option(export)
     export.set_defaults(handler=_export_js)
     return parser
+
+
+def _add_app_codes_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--app-codes",
+        metavar="MODULE:ATTRIBUTE",
+        help=(
+            "the app's own close codes, a dict of codes to asgi_closeguard.AppCode, "
+            "e.g. myapp.codes:CODES"
+        ),
+    )
 
 
 def _language(lang: str) -> str:
@@ -169,12 +208,68 @@ def _parse_code(text: str) -> int:
     return code
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+@contextmanager
+def _importable_working_directory() -> Iterator[None]:
+    # As with `uvicorn myapp.main:app`: the module is looked up where the command runs.
+    # Put first for the import, then taken out again (the first occurrence is the one added).
+    directory = os.getcwd()
+    sys.path.insert(0, directory)
+    try:
+        yield
+    finally:
+        sys.path.remove(directory)
+
+
+def _app_codes(target: str | None) -> Mapping[int, AppCode] | None:
+    """Load ``--app-codes MODULE:ATTRIBUTE``; every way it can fail is one :class:`_UsageError`."""
+    if target is None:
+        return None
+    module_name, colon, attribute = target.partition(":")
+    if not (colon and module_name and attribute):
+        raise _UsageError(
+            f"--app-codes {target!r} is not MODULE:ATTRIBUTE; write e.g. "
+            "--app-codes myapp.codes:CODES"
+        )
+    try:
+        with _importable_working_directory():
+            module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name is not None and f"{module_name}.".startswith(f"{error.name}."):
+            raise _UsageError(
+                f"--app-codes {target}: there is no module {error.name!r} here; run the command "
+                "where the module can be imported, or fix the name"
+            ) from None
+        raise _UsageError(
+            f"--app-codes {target}: importing {module_name} failed: {_one_line(str(error))}"
+        ) from None
+    except Exception as error:
+        # The app's own module failed: its error, on one line, is what the user needs.
+        raise _UsageError(
+            f"--app-codes {target}: importing {module_name} failed: "
+            f"{type(error).__name__}: {_one_line(str(error))}"
+        ) from None
+    value: object = module
+    for name in attribute.split("."):
+        if not hasattr(value, name):
+            raise _UsageError(f"--app-codes {target}: {module_name} has no attribute {attribute!r}")
+        value = getattr(value, name)
+    try:
+        return validate_app_codes(value)
+    except (TypeError, ValueError) as error:
+        raise _UsageError(f"--app-codes {target}: {_one_line(str(error))}") from None
+
+
 # --- commands ---------------------------------------------------------------------------------
 
 
 def _explain(args: argparse.Namespace) -> str:
     lang = _language(args.lang)
-    description = describe(_parse_code(args.code), lang)
+    app_codes = _app_codes(args.app_codes)
+    description = describe(_parse_code(args.code), lang, app_codes=app_codes)
     if args.json:
         return _to_json(dataclasses.asdict(description))
     return _format_description(description, interface_texts(lang), _width(), underline="=")
@@ -182,7 +277,8 @@ def _explain(args: argparse.Namespace) -> str:
 
 def _compare(args: argparse.Namespace) -> str:
     lang = _language(args.lang)
-    comparison = compare(_parse_code(args.a), _parse_code(args.b), lang)
+    app_codes = _app_codes(args.app_codes)
+    comparison = compare(_parse_code(args.a), _parse_code(args.b), lang, app_codes=app_codes)
     if args.json:
         return _to_json(dataclasses.asdict(comparison))
     return _format_comparison(comparison, interface_texts(lang), _width())
@@ -190,7 +286,10 @@ def _compare(args: argparse.Namespace) -> str:
 
 def _list(args: argparse.Namespace) -> str:
     lang = _language(args.lang)
-    codes = [describe(code, lang) for code in CloseCode]
+    app_codes = _app_codes(args.app_codes) or {}
+    # The app's codes take their place among the registered ones, in numeric order.
+    numbers = sorted({*map(int, CloseCode), *app_codes})
+    codes = [describe(code, lang, app_codes=app_codes) for code in numbers]
     ranges = [describe_range(band, lang) for band in CODE_RANGES]
     if args.json:
         return _to_json(
@@ -206,8 +305,11 @@ def _list(args: argparse.Namespace) -> str:
 
 def _export_js(args: argparse.Namespace) -> str:
     languages = [_language(lang) for lang in args.lang]
-    # The module ends with a newline, and print() adds one of its own.
-    return export_js(languages).removesuffix("\n")
+    app_codes = _app_codes(args.app_codes)
+    # The output ends with a newline, and print() adds one of its own.
+    if args.types:
+        return export_types(languages).removesuffix("\n")
+    return export_js(languages, app_codes=app_codes).removesuffix("\n")
 
 
 def _to_json(value: Any) -> str:
@@ -255,7 +357,9 @@ def _heading(text: str, underline: str, width: int) -> str:
     return f"{text}\n{underline * min(_display_width(text), width)}"
 
 
-def _title(description: CodeDescription) -> str:
+def _title(description: CodeDescription, words: _Words) -> str:
+    if description.app_code:
+        return f"{description.code} {description.name} ({words['declared_by_app']})"
     constant = f" ({description.constant})" if description.constant else ""
     return f"{description.code} {description.name}{constant}"
 
@@ -282,7 +386,7 @@ def _format_description(
         (words["how_to_fix"], description.what_to_do),
         (words["when_to_send"], description.when_to_send),
     ]
-    parts = [_heading(_title(description), underline, width) + "\n" + "\n".join(facts)]
+    parts = [_heading(_title(description, words), underline, width) + "\n" + "\n".join(facts)]
     parts.extend(f"{heading}\n{_wrap(body, width)}" for heading, body in sections)
     return "\n\n".join(parts)
 

@@ -7,7 +7,9 @@ regenerate them with ``UPDATE_GOLDEN=1 python -m pytest tests/test_cli.py`` and 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import importlib
+import io
 import json
 import os
 import runpy
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +31,7 @@ from asgi_closeguard import (
 )
 from asgi_closeguard._cli import main
 from asgi_closeguard._codes import CODE_RANGES
-from asgi_closeguard._export_js import export_js
+from asgi_closeguard._export_js import export_js, export_types
 from asgi_closeguard._knowledge import interface_texts
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -69,6 +72,7 @@ GOLDEN_CASES = {
     "explain_1011_ko.json": ["explain", "1011", "--lang", "ko", "--json"],
     "explain_1012_en.txt": ["explain", "1012"],
     "export_js.js": ["export-js"],
+    "export_js.d.ts": ["export-js", "--types"],
 }
 
 
@@ -87,6 +91,10 @@ def test_golden_output(name: str, argv: list[str], capsys: pytest.CaptureFixture
 
 def test_every_golden_file_is_checked() -> None:
     assert {path.name for path in GOLDEN.iterdir() if path.suffix != ".md"} == set(GOLDEN_CASES)
+
+
+def test_the_golden_declarations_are_those_of_the_golden_module() -> None:
+    assert (GOLDEN / "export_js.d.ts").read_text(encoding="utf-8") == export_types()
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -413,3 +421,280 @@ def test_subprocess_bad_code_gives_one_line_and_no_traceback() -> None:
     assert result.stderr.startswith(ERROR_PREFIX)
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
+
+
+# --- export-js --types ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_export_js_types_follow_the_languages(
+    lang: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(["export-js", "--types", "--lang", lang], capsys)
+    assert (status, err) == (0, "")
+    assert out == export_types([lang])
+    assert f"export type Language = {json.dumps(lang)};" in out
+
+
+def test_export_js_types_check_the_language(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(["export-js", "--types", "--lang", "fr"], capsys)
+    assert (status, out) == (2, "")
+    assert err.startswith(ERROR_PREFIX + "unknown language 'fr'")
+
+
+# --- --app-codes ---------------------------------------------------------------------------
+
+APP_CODES_MODULE = """\
+from asgi_closeguard import AppCode
+
+CODES = {
+    4001: AppCode(
+        "Kicked",
+        "An admin removed you from the room.",
+        reconnect="no",
+        texts={"ko": {"name": "강퇴됨"}},
+    ),
+    4029: AppCode("Room full", "The room has no free seat.", reconnect="backoff"),
+}
+
+
+class Holder:
+    CODES = CODES
+
+
+NOT_A_MAPPING = [4001]
+BAD_KEY = {1000: CODES[4001]}
+BAD_VALUE = {4001: "Kicked"}
+"""
+
+
+@pytest.fixture
+def app_codes_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A module of the app's codes in the working directory, as a user's project has it."""
+    name = f"app_codes_{os.getpid()}_{id(tmp_path)}"
+    (tmp_path / f"{name}.py").write_text(APP_CODES_MODULE, encoding="utf-8")
+    (tmp_path / f"{name}_broken.py").write_text("raise RuntimeError('the app\\nbroke')\n")
+    (tmp_path / f"{name}_needs.py").write_text("import a_dependency_that_is_missing\n")
+    monkeypatch.chdir(tmp_path)
+    for module in (name, f"{name}_broken", f"{name}_needs"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    return name
+
+
+def declared_codes(module: str) -> dict[int, Any]:
+    loaded: dict[int, Any] = importlib.import_module(module).CODES
+    return loaded
+
+
+def test_explain_with_app_codes(app_codes_module: str, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(["explain", "4001", "--app-codes", f"{app_codes_module}:CODES"], capsys)
+    assert (status, err) == (0, "")
+    assert out.startswith("4001 Kicked (declared by the app)\n")
+    assert "An admin removed you from the room." in out
+    assert "Reconnect: no" in out
+    assert str(Path.cwd()) not in sys.path, "the working directory stays on sys.path"
+    status, out, _ = run(
+        ["explain", "4001", "--lang", "ko", "--app-codes", f"{app_codes_module}:CODES"], capsys
+    )
+    assert out.startswith("4001 강퇴됨 (앱이 정의한 코드)\n")
+
+
+def test_explain_json_with_app_codes(
+    app_codes_module: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = f"{app_codes_module}:Holder.CODES"
+    status, out, _ = run(["explain", "4029", "--json", "--app-codes", target], capsys)
+    assert status == 0
+    data = json.loads(out)
+    assert data == dataclasses.asdict(describe(4029, app_codes=declared_codes(app_codes_module)))
+    assert (data["name"], data["reconnect"], data["app_code"]) == ("Room full", "backoff", True)
+
+
+def test_compare_with_app_codes(app_codes_module: str, capsys: pytest.CaptureFixture[str]) -> None:
+    target = f"{app_codes_module}:CODES"
+    status, out, _ = run(["compare", "4001", "1000", "--json", "--app-codes", target], capsys)
+    assert status == 0
+    expected = compare(4001, 1000, app_codes=declared_codes(app_codes_module))
+    assert json.loads(out) == json.loads(json.dumps(dataclasses.asdict(expected)))
+    _, text, _ = run(["compare", "4001", "1000", "--app-codes", target], capsys)
+    assert text.startswith("4001 Kicked vs 1000 Normal Closure\n")
+
+
+def test_list_with_app_codes(app_codes_module: str, capsys: pytest.CaptureFixture[str]) -> None:
+    target = f"{app_codes_module}:CODES"
+    status, out, _ = run(["list", "--app-codes", target], capsys)
+    lines = out.splitlines()
+    assert status == 0
+    assert len(lines) == 1 + len(CloseCode) + 2 + len(CODE_RANGES)
+    codes = [line.split()[0] for line in lines[1 : 1 + len(CloseCode) + 2]]
+    assert codes == sorted(codes, key=int)
+    kicked = next(line for line in lines if line.startswith("4001 "))
+    assert "Kicked" in kicked
+    assert "  no  " in kicked
+    _, out, _ = run(["list", "--json", "--app-codes", target], capsys)
+    data = json.loads(out)
+    assert [entry["code"] for entry in data["codes"]][-2:] == [4001, 4029]
+    assert data["codes"][-1]["app_code"] is True
+
+
+def test_export_js_with_app_codes(
+    app_codes_module: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(["export-js", "--app-codes", f"{app_codes_module}:CODES"], capsys)
+    assert (status, err) == (0, "")
+    assert out == export_js(app_codes=declared_codes(app_codes_module))
+    assert '"4001": {"reconnect": "no", "sendable": true}' in out
+    assert '"name": "Kicked"' in out
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("{module}", "--app-codes '{module}' is not MODULE:ATTRIBUTE; write e.g. "),
+        ("{module}:", "is not MODULE:ATTRIBUTE"),
+        (":CODES", "is not MODULE:ATTRIBUTE"),
+        (
+            "no_such_module_for_app_codes:CODES",
+            "--app-codes no_such_module_for_app_codes:CODES: there is no module "
+            "'no_such_module_for_app_codes' here; run the command where the module can be "
+            "imported, or fix the name",
+        ),
+        ("no_such_package_here.codes:CODES", "there is no module 'no_such_package_here' here"),
+        ("{module}:NOPE", "--app-codes {module}:NOPE: {module} has no attribute 'NOPE'"),
+        ("{module}:Holder.NOPE", "{module} has no attribute 'Holder.NOPE'"),
+        (
+            "{module}:NOT_A_MAPPING",
+            "--app-codes {module}:NOT_A_MAPPING: app_codes takes a dict of close codes to AppCode",
+        ),
+        ("{module}:BAD_KEY", "app_codes cannot declare 1000: 1000-2999 belong to the WebSocket"),
+        ("{module}:BAD_VALUE", "app_codes[4001] is an AppCode, not str"),
+        (
+            "{module}_broken:CODES",
+            "--app-codes {module}_broken:CODES: importing {module}_broken failed: "
+            "RuntimeError: the app broke",
+        ),
+        (
+            "{module}_needs:CODES",
+            "importing {module}_needs failed: No module named 'a_dependency_that_is_missing'",
+        ),
+    ],
+)
+@pytest.mark.parametrize(
+    "command", [["explain", "4001"], ["compare", "4001", "1000"], ["list"], ["export-js"]]
+)
+def test_a_bad_app_codes_target_is_one_line_and_status_2(
+    command: list[str],
+    target: str,
+    message: str,
+    app_codes_module: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = [*command, "--app-codes", target.format(module=app_codes_module)]
+    status, out, err = run(argv, capsys)
+    assert (status, out) == (2, "")
+    assert err.startswith(ERROR_PREFIX + "--app-codes "), err
+    assert message.format(module=app_codes_module) in err
+    assert err.count("\n") == 1
+
+
+def test_app_codes_from_the_command_line_of_a_real_process(tmp_path: Path) -> None:
+    (tmp_path / "myapp_codes.py").write_text(APP_CODES_MODULE, encoding="utf-8")
+    environment = {**os.environ, "PYTHONIOENCODING": "utf-8", "COLUMNS": "80"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "asgi_closeguard",
+            "explain",
+            "4001",
+            "--app-codes",
+            "myapp_codes:CODES",
+        ],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=environment,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith("4001 Kicked (declared by the app)")
+
+
+# --- a reader that goes away ---------------------------------------------------------------
+
+PIPED_COMMANDS = [
+    ["export-js"],
+    ["export-js", "--types"],
+    ["list"],
+    ["list", "--json"],
+    ["explain", "1006"],
+    ["compare", "1005", "1011"],
+]
+
+
+class ClosedPipe(io.TextIOBase):
+    """A stdout whose reader has gone: every write fails as a closed pipe does."""
+
+    def __init__(self, descriptor: int) -> None:
+        self.descriptor = descriptor
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    def fileno(self) -> int:
+        return self.descriptor
+
+
+@pytest.mark.parametrize("argv", PIPED_COMMANDS, ids=" ".join)
+def test_a_closed_pipe_ends_the_command_quietly(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    descriptor = os.open(tmp_path / "stdout", os.O_WRONLY | os.O_CREAT)
+    errors = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", ClosedPipe(descriptor))
+    monkeypatch.setattr(sys, "stderr", errors)
+    try:
+        assert main(argv) == 0
+        # What is left to flush at exit goes nowhere, instead of failing a second time.
+        assert os.path.samestat(os.fstat(descriptor), os.stat(os.devnull))
+    finally:
+        os.close(descriptor)
+    assert errors.getvalue() == ""
+
+
+@pytest.mark.parametrize("argv", PIPED_COMMANDS, ids=" ".join)
+def test_a_real_pipe_whose_reader_is_gone(argv: list[str]) -> None:
+    # The reading end is closed before the command starts: its first write meets a closed pipe.
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "asgi_closeguard", *argv],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(writer)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+@pytest.mark.parametrize("argv", PIPED_COMMANDS, ids=" ".join)
+def test_piped_into_head(argv: list[str]) -> None:
+    command = " ".join([sys.executable, "-m", "asgi_closeguard", *argv])
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", f"{command} | head -1"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env={**os.environ, "PYTHONIOENCODING": "utf-8", "COLUMNS": "80"},
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.count("\n") == 1
+    assert result.stdout.strip()
