@@ -10,10 +10,15 @@ without an event loop.
 ::
 
     HANDSHAKE --accept--> OPEN --close sent--> CLOSING --disconnect--> CLOSED
-        |                   |                                          ^
+        |                   |                     ^                    ^
         |                   +--disconnect, failed send-----------------+
         +--close / return / raise (HTTP 403 or 500)--> REFUSED
+        +--close / return / raise, refuse_with="close"--+ (the guard's accept, then the close)
         +--denial response starts--> DENYING --last body chunk--> REFUSED
+
+A refusal answered with a close (``refuse_with="close"``) goes through CLOSING like any close,
+but the app never accepted: ``accepted`` stays false, and the accept the guard owes the client
+waits in ``owed_accept`` until the shell sends it, right before the close.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from ._types import Message, Scope
 if TYPE_CHECKING:
     from ._concurrency import Event
 
-__all__ = ["Connection", "Policy", "State", "disconnect", "plain_name"]
+__all__ = ["Connection", "Policy", "State", "accept_message", "disconnect", "plain_name"]
 
 logger = logging.getLogger("asgi_closeguard")
 
@@ -45,6 +50,9 @@ _INTERNAL_ERROR: Final = int(CloseCode.INTERNAL_ERROR)
 _NO_STATUS_RECEIVED: Final = int(CloseCode.NO_STATUS_RECEIVED)
 # The close the guard sends when the server cancels the app of an open connection: a shutdown.
 _SERVICE_RESTART: Final = int(CloseCode.SERVICE_RESTART)
+# The close for an app that returns before accepting, with refuse_with="close": the handshake
+# was refused, for no reason the app gave.
+_POLICY_VIOLATION: Final = int(CloseCode.POLICY_VIOLATION)
 _HTTP_FORBIDDEN: Final = 403
 _HTTP_INTERNAL_SERVER_ERROR: Final = 500
 _INTERNAL_ERROR_BODY: Final = b"Internal Server Error"
@@ -66,7 +74,8 @@ class State(enum.Enum):
     #: failed, the server took no close).
     CLOSED = "closed"
     #: The handshake was answered with HTTP: 403 for a close or a return before accept, 500 for
-    #: a crash before accept, or the app's own denial response.
+    #: a crash before accept, or the app's own denial response. (With ``refuse_with="close"``
+    #: those refusals are a close instead, and go through CLOSING.)
     REFUSED = "refused"
 
 
@@ -81,11 +90,28 @@ class Policy:
     exception_closes: Mapping[type[BaseException], tuple[int, str]]
     strict: bool
     expose_exception_text: bool
+    #: ``refuse_with="close"``: a close, a crash or a return before accept is answered with the
+    #: guard's accept and a close that carries the code, which a browser can read.
+    refuse_with_close: bool = False
 
 
 def disconnect(code: int, reason: str) -> Message:
     """The ``websocket.disconnect`` message ``receive()`` hands the app once a close is known."""
     return {"type": "websocket.disconnect", "code": code, "reason": reason}
+
+
+def accept_message(scope: Scope | None) -> Message:
+    """The ``websocket.accept`` the guard sends on the app's behalf, so that a close can follow.
+
+    The first subprotocol the client offered is accepted: Chromium fails a handshake whose
+    answer leaves out a subprotocol it asked for (RFC 6455 §4.1 lets the client fail it), and
+    the page then reports 1006 instead of the close that follows.
+    """
+    accept: Message = {"type": "websocket.accept"}
+    offered = (scope or {}).get("subprotocols") or ()
+    if offered:
+        accept["subprotocol"] = offered[0]
+    return accept
 
 
 class Connection:
@@ -99,6 +125,7 @@ class Connection:
         "exception",
         "http_status",
         "interrupted",
+        "owed_accept",
         "path",
         "policy",
         "reason",
@@ -130,6 +157,9 @@ class Connection:
         self.waiter: Event | None = None
         #: A cancellation reached the guard: from then on nothing may wait.
         self.interrupted = False
+        #: The accept the guard owes the client before the close of a refusal answered with a
+        #: close (``refuse_with="close"``); ``None`` once the shell took it, or if none is owed.
+        self.owed_accept: Message | None = None
 
     # --- The app sends ---------------------------------------------------------------------
 
@@ -170,6 +200,12 @@ class Connection:
             self.requested_code = replaced
             return {"type": "websocket.close", "code": code, "reason": reason}
         if state is State.HANDSHAKE:
+            if self.policy.refuse_with_close:
+                # As after accept: a code that may not be sent is replaced (or, strict, refused
+                # with the handshake left as it was).
+                code, reason, replaced = self._outgoing_close(message, may_refuse=True)
+                self.requested_code = replaced
+                return self._refuse_with_close("app", code, reason)
             return self._close_before_accept(message)
         if state is State.DENYING:
             # The handshake is being answered with HTTP: no close frame can follow (uvicorn
@@ -202,21 +238,45 @@ class Connection:
         self.ended = {"type": "websocket.disconnect", "code": code, "reason": reason}
         return {**message, "code": code, "reason": reason}
 
+    def _refuse_with_close(self, closed_by: ClosedBy, code: int, reason: str) -> Message:
+        """``refuse_with="close"``: answer the refusal with the guard's accept (owed until the
+        shell sends it) and the close ``code``, instead of HTTP.
+
+        A browser never shows a handshake's HTTP status to the page: a 403 or a 500 is 1006 in
+        its ``CloseEvent``, and the app's 4401 "login required" would be lost.
+        """
+        self.owed_accept = accept_message(self.scope)
+        self._closing(closed_by, code, reason)
+        return {"type": "websocket.close", "code": code, "reason": reason}
+
+    def take_owed_accept(self) -> Message | None:
+        """The accept owed before the close of a refusal, once; ``None`` if none is owed."""
+        accept, self.owed_accept = self.owed_accept, None
+        return accept
+
+    def refusal_accept_failed(self) -> None:
+        """The guard's accept of a refusal did not go out (the client left during the
+        handshake): no close can follow, the server ended the connection."""
+        self._gone()
+
     def close_delivered(self, asked: int, sent: int | None) -> None:
         """The shell sent the close for ``asked``; the server took ``sent`` (a fallback), or
         no close at all (``None``: the connection was gone, or every code was refused)."""
         if sent == asked or self.state not in (State.CLOSING, State.CLOSED):
             return
         if sent is None:
-            # No close frame went out: the server is who ended the connection.
-            self.state = State.CLOSED
-            self.closed_by, self.code, self.reason = "server", None, ""
+            self._gone()
             return
         if self.requested_code is None:
             self.requested_code = asked
         self.code = sent
         # receive() reports the close that went out: the server's fallback.
         self.ended = disconnect(sent, self.reason)
+
+    def _gone(self) -> None:
+        # No close frame went out: the server is who ended the connection.
+        self.state = State.CLOSED
+        self.closed_by, self.code, self.reason = "server", None, ""
 
     def denial_started(self, status: object) -> None:
         """The app sent ``websocket.http.response.start``."""
@@ -289,6 +349,11 @@ class Connection:
             self._closing("guard", _NORMAL_CLOSURE, "")
             return {"type": "websocket.close", "code": _NORMAL_CLOSURE, "reason": ""}
         if state is State.HANDSHAKE:
+            if self.policy.refuse_with_close:
+                # The app gave no code: it refused the connection, by its own policy.
+                return self._refuse_with_close(
+                    "guard", _POLICY_VIOLATION, plain_name(_POLICY_VIOLATION)
+                )
             # ASGI: returning before accept is a 403, which a close before accept asks for.
             self.state = State.REFUSED
             self.closed_by = "guard"
@@ -296,6 +361,13 @@ class Connection:
             self.ended = disconnect(_NORMAL_CLOSURE, "")
             return {"type": "websocket.close", "code": _NORMAL_CLOSURE, "reason": ""}
         return None
+
+    @property
+    def closes_for_a_crash(self) -> bool:
+        """Whether a crash now is answered with a close frame: after accept, or before it with
+        ``refuse_with="close"`` (rather than with HTTP 500, or nothing)."""
+        state = self.state
+        return state is State.OPEN or (state is State.HANDSHAKE and self.policy.refuse_with_close)
 
     def is_echo_of_the_close(self, exc: BaseException) -> bool:
         """Whether ``exc`` only echoes the close of the client or the server (Starlette's
@@ -324,6 +396,10 @@ class Connection:
             return [self._finish_denial()]
         if state is not State.HANDSHAKE:
             return []
+        if self.policy.refuse_with_close:
+            # The close a crash after accept gets: exception_codes apply.
+            code, reason, self.requested_code = self._close_for_exception(exc)
+            return [self._refuse_with_close("guard", code, reason)]
         self.state = State.REFUSED
         self.http_status = _HTTP_INTERNAL_SERVER_ERROR
         if not can_answer_http:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from starlette.exceptions import WebSocketException
 
 from asgi_closeguard import ForbiddenCloseCodeError, WebSocketClosedError
 from asgi_closeguard._connection import Connection, Policy, State, disconnect
@@ -357,3 +358,182 @@ def test_the_record() -> None:
     assert record.http_status is None
     refused = connection("refused").record(messages_sent=0, messages_received=0, route=None)
     assert (refused.accepted, refused.http_status, refused.code) == (False, 403, None)
+
+
+# --- refuse_with="close": a refusal before accept answered with a close ---------------------
+
+REFUSING = Policy(exception_closes={TimeoutError: (1013, "Try Again Later")}, strict=False,
+                  expose_exception_text=False, refuse_with_close=True)  # fmt: skip
+REFUSING_STRICT = Policy(exception_closes={}, strict=True, expose_exception_text=False,
+                         refuse_with_close=True)  # fmt: skip
+ACCEPT = {"type": "websocket.accept"}
+
+
+def refuse_close(c: Connection, message: dict[str, Any]) -> object:
+    return c.close_requested(message)
+
+
+def refuse_return(c: Connection, _: object) -> object:
+    return c.returned()
+
+
+def refuse_raise(c: Connection, exc: Exception) -> object:
+    # can_answer_http is ignored: the refusal is a close, with or without the extension.
+    return c.raised(exc, can_answer_http=False)
+
+
+# (event in the handshake, its argument, what goes out after the guard's accept, closed_by,
+#  requested_code, exception in the record)
+REFUSE_WITH_CLOSE_TABLE = [
+    (refuse_close, close(4401, "login required"), close(4401, "login required"), "app", None,
+     None),
+    (refuse_close, {"type": "websocket.close"}, close(1000, ""), "app", None, None),
+    (refuse_close, close(None, None), close(1000, ""), "app", None, None),
+    (refuse_close, close(1006, "x" * 150), close(1011, "x" * 120 + "…"), "app", 1006, None),
+    (refuse_close, close(1005), close(1000, ""), "app", 1005, None),
+    (refuse_return, None, close(1008, "Policy Violation"), "guard", None, None),
+    (refuse_raise, Boom(), [close(1011, "Internal Error")], "guard", None, Boom),
+    (refuse_raise, TimeoutError(), [close(1013, "Try Again Later")], "guard", None,
+     TimeoutError),
+    # Starlette's WebSocketException carries the close the app chose.
+    (refuse_raise, WebSocketException(4403, "no"), [close(4403, "no")], "guard", None,
+     WebSocketException),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("event", "argument", "outgoing", "closed_by", "requested", "exception"),
+    REFUSE_WITH_CLOSE_TABLE,
+)
+def test_a_refusal_answered_with_a_close(
+    event: Callable[[Connection, Any], object],
+    argument: Any,
+    outgoing: object,
+    closed_by: str,
+    requested: object,
+    exception: type[BaseException] | None,
+) -> None:
+    c = connection("handshake", REFUSING)
+    assert c.closes_for_a_crash
+    assert event(c, argument) == outgoing
+    assert (c.state, c.closed_by, c.accepted, c.requested_code) == (
+        State.CLOSING,
+        closed_by,
+        False,
+        requested,
+    )
+    assert c.exception is exception
+    sent = outgoing[0] if isinstance(outgoing, list) else outgoing
+    assert isinstance(sent, dict)
+    # The app's receive() gets the close that goes out; its sends are refused.
+    assert c.ended == disconnect(sent["code"], sent["reason"])
+    with pytest.raises(WebSocketClosedError, match=f"closed with code {sent['code']}"):
+        c.check_open_for("websocket.accept")
+    # The guard owes the client its accept first, once.
+    assert c.take_owed_accept() == ACCEPT
+    assert c.take_owed_accept() is None
+    # The record: the app never accepted, no HTTP status, the code on the wire.
+    record = c.record(messages_sent=0, messages_received=0, route=None)
+    assert (record.accepted, record.http_status, record.code, record.reason) == (
+        False,
+        None,
+        sent["code"],
+        sent["reason"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("offered", "accept"),
+    [
+        ([], ACCEPT),
+        (["chat.v2", "chat.v1"], {**ACCEPT, "subprotocol": "chat.v2"}),
+        (None, ACCEPT),
+    ],
+)
+def test_the_refusals_accept_takes_the_first_subprotocol_offered(
+    offered: list[str] | None, accept: dict[str, Any]
+) -> None:
+    # Chromium fails a handshake whose answer leaves out a subprotocol it asked for.
+    scope = {"type": "websocket"} if offered is None else {"subprotocols": offered}
+    c = Connection(REFUSING, "/ws", scope)
+    c.close_requested(close(4401))
+    assert c.take_owed_accept() == accept
+
+
+def test_a_refusal_in_strict_mode_refuses_a_forbidden_code_and_stays_in_the_handshake() -> None:
+    c = connection("handshake", REFUSING_STRICT)
+    with pytest.raises(ForbiddenCloseCodeError):
+        c.close_requested(close(1006))
+    assert (c.state, c.closed_by, c.ended, c.owed_accept) == (State.HANDSHAKE, None, None, None)
+    # A crash is never refused: nobody is left to catch the error, and the client needs a close.
+    c.accept_sent()
+    assert c.raised(WebSocketException(1006, ""), can_answer_http=True) == [close(1011, "")]
+
+
+# (state, policy, what the app does, what goes out, state after) — what refuse_with="close"
+# leaves as it was.
+UNCHANGED_TABLE = [
+    # A denial response the app started itself stays HTTP: the app chose it.
+    ("denying", REFUSING, refuse_return, {"type": "websocket.http.response.body", "body": b""},
+     State.REFUSED),
+    ("denying", REFUSING, refuse_close, {"type": "websocket.http.response.body", "body": b""},
+     State.REFUSED),
+    # After accept, as always.
+    ("open", REFUSING, refuse_return, close(1000, ""), State.CLOSING),
+    # The client left during the handshake: nothing to refuse.
+    ("closed", REFUSING, refuse_return, None, State.CLOSED),
+    # The default: HTTP 403.
+    ("handshake", POLICY, refuse_return, close(1000, ""), State.REFUSED),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("state", "policy", "event", "outgoing", "after"), UNCHANGED_TABLE)
+def test_what_refuse_with_close_leaves_as_it_was(
+    state: str,
+    policy: Policy,
+    event: Callable[[Connection, Any], object],
+    outgoing: object,
+    after: State,
+) -> None:
+    c = connection(state, policy)
+    assert event(c, close(4401)) == outgoing
+    assert (c.state, c.owed_accept) == (after, None)
+
+
+@pytest.mark.parametrize(
+    ("state", "policy", "closes"),
+    [
+        ("handshake", POLICY, False),
+        ("handshake", REFUSING, True),
+        ("open", POLICY, True),
+        ("denying", REFUSING, False),
+        ("closing", REFUSING, False),
+    ],
+)
+def test_whether_a_crash_is_answered_with_a_close(state: str, policy: Policy, closes: bool) -> None:
+    assert connection(state, policy).closes_for_a_crash is closes
+
+
+def test_a_refusal_whose_accept_did_not_go_out_was_ended_by_the_server() -> None:
+    c = connection("handshake", REFUSING)
+    c.close_requested(close(4401, "login required"))
+    c.take_owed_accept()
+    c.refusal_accept_failed()
+    assert (c.state, c.closed_by, c.code, c.reason) == (State.CLOSED, "server", None, "")
+
+
+def test_a_refusals_close_falls_back_like_any_close() -> None:
+    # daphne takes only 1000 and 3000-4999: 1011 goes out as 4011.
+    c = connection("handshake", REFUSING)
+    c.raised(Boom(), can_answer_http=False)
+    c.close_delivered(1011, 4011)
+    assert (c.code, c.requested_code, c.ended) == (4011, 1011, disconnect(4011, "Internal Error"))
+
+
+def test_a_refusal_then_the_clients_close() -> None:
+    c = connection("handshake", REFUSING)
+    c.close_requested(close(4401, "login required"))
+    assert c.disconnect_received(disconnect(1005, "")) == disconnect(4401, "login required")
+    assert (c.state, c.closed_by, c.code) == (State.CLOSED, "app", 4401)
+    # A shutdown after the refusal sends nothing more.
+    assert c.cancelled(None) is None
