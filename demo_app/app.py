@@ -9,9 +9,13 @@ Routes:
   and with ``CloseGuardMiddleware`` (a plain ASGI wrapper around the guarded sub-app);
 - ``/``: the playground, the live-close panel and the reference table of every code;
 - ``/js/closeguard.js``: the module ``asgi-closeguard export-js`` prints, built from the package
-  when the app starts; the playground explains every close with it;
+  when the app starts with the demo's own codes (:data:`demo_app.codes.APP_CODES`) baked in; the
+  playground explains every close with it and reconnects with its ``connect()``;
 - ``/codes/{code}``, ``/compare/{a}/{b}``: one code, or two side by side, as HTML;
 - ``/api/codes``, ``/api/codes/{code}``, ``/api/compare/{a}/{b}``: the same as JSON;
+
+every one of them answers with the demo's own words for the codes it declares (4001, 4029,
+4401: see :mod:`demo_app.codes`).
 - ``/api/closes``: the guard's last 100 close records and counts by code; ``/metrics``: every
   guarded close for Prometheus, counted by ``asgi_closeguard.prometheus.CloseMetrics``.
 
@@ -56,6 +60,7 @@ from asgi_closeguard.prometheus import CloseMetrics
 
 from .chrome import LANGUAGE_NAMES, chrome
 from .closes import CloseLog
+from .codes import APP_CODES
 from .scenarios import EXCEPTION_CODES, SCENARIOS, scenario_router
 
 __all__ = ["FIRST_CODE", "LAST_CODE", "app", "create_app"]
@@ -79,13 +84,17 @@ CONFUSED_PAIRS: Final[tuple[tuple[int, int], ...]] = (
 #: The scenario the playground marks "start here".
 FIRST_SCENARIO: Final = "crash"
 
+#: Every code with a meaning of its own: the registered ones and the demo's, in numeric order.
+_CODE_NUMBERS: Final[tuple[int, ...]] = tuple(sorted({*map(int, CloseCode), *APP_CODES}))
+
 #: Where the page's JavaScript imports the close-code module from.
 CLOSEGUARD_JS_PATH: Final = "/js/closeguard.js"
 JAVASCRIPT: Final = "text/javascript; charset=utf-8"
 
 
 class CodeList(BaseModel):
-    """Every registered close code and every band of numbers, in one language."""
+    """Every registered close code and the demo's own, in numeric order, and every band of
+    numbers, in one language."""
 
     lang: str
     codes: list[CodeDescription]
@@ -181,7 +190,7 @@ def create_app() -> FastAPI:
     metrics_registry = CollectorRegistry()
     # Built from the installed package, never copied into static/: the page always explains
     # closes with the texts and rules of the package that serves it.
-    closeguard_js = export_js()
+    closeguard_js = export_js(app_codes=APP_CODES)
     templates = Jinja2Templates(directory=TEMPLATES_DIRECTORY)
     # A missing text is an error, not a blank on the page: the texts' keys can change.
     templates.env.undefined = StrictUndefined
@@ -255,7 +264,7 @@ def create_app() -> FastAPI:
     async def home(request: Request, lang: str = "en") -> HTMLResponse:
         lang = _page_language(lang)
         words = chrome(lang)
-        codes = [describe(code, lang) for code in CloseCode]
+        codes = [describe(code, lang, app_codes=APP_CODES) for code in _CODE_NUMBERS]
         page_data = {
             "lang": lang,
             "root": request.scope.get("root_path", ""),
@@ -300,7 +309,8 @@ def create_app() -> FastAPI:
                     for s in SCENARIOS
                 ],
                 "first_scenario": FIRST_SCENARIO,
-                "codes": codes,
+                "codes": [code for code in codes if not code.app_code],
+                "app_codes": [code for code in codes if code.app_code],
                 "ranges": [describe_range(band, lang) for band in CODE_RANGES],
                 "pairs": [(describe(a, lang), describe(b, lang)) for a, b in CONFUSED_PAIRS],
                 "page_data": page_data,
@@ -311,7 +321,8 @@ def create_app() -> FastAPI:
     async def code_page(request: Request, code: str, lang: str = "en") -> HTMLResponse:
         lang = _page_language(lang)
         number = _page_code(code, lang)
-        return render(request, "code.html", lang, {"d": describe(number, lang)})
+        description = describe(number, lang, app_codes=APP_CODES)
+        return render(request, "code.html", lang, {"d": description})
 
     @app.get("/compare", include_in_schema=False)
     async def compare_form(
@@ -329,7 +340,8 @@ def create_app() -> FastAPI:
     async def compare_page(request: Request, a: str, b: str, lang: str = "en") -> HTMLResponse:
         lang = _page_language(lang)
         first, second = _page_code(a, lang), _page_code(b, lang)
-        return render(request, "compare.html", lang, {"c": compare(first, second, lang)})
+        comparison = compare(first, second, lang, app_codes=APP_CODES)
+        return render(request, "compare.html", lang, {"c": comparison})
 
     @app.get(
         CLOSEGUARD_JS_PATH,
@@ -338,18 +350,20 @@ def create_app() -> FastAPI:
         responses={200: {"content": {JAVASCRIPT: {}}}},
     )
     async def closeguard_module() -> Response:
-        """The ES module ``asgi-closeguard export-js`` prints, in every language:
-        ``describeClose(codeOrCloseEvent, lang)`` and ``shouldReconnect(codeOrCloseEvent)``."""
+        """The ES module ``asgi-closeguard export-js --app-codes demo_app.codes:APP_CODES``
+        prints, in every language: ``describeClose(codeOrCloseEvent, lang)``,
+        ``shouldReconnect(codeOrCloseEvent)`` and ``connect(url, options)``."""
         # no-cache: a browser revalidates, so an upgraded package reaches the page at once.
         return Response(closeguard_js, media_type=JAVASCRIPT, headers={"Cache-Control": "no-cache"})
 
     @app.get("/api/codes", response_model=CodeList, tags=["close codes"])
     async def api_codes(lang: LangQuery = "en") -> CodeList:
-        """Every registered close code, then every band of numbers (RFC 6455 §7.4.2)."""
+        """Every registered close code and the demo's own (``app_code: true``), in numeric
+        order, then every band of numbers (RFC 6455 §7.4.2)."""
         lang = _api_language(lang)
         return CodeList(
             lang=lang,
-            codes=[describe(code, lang) for code in CloseCode],
+            codes=[describe(code, lang, app_codes=APP_CODES) for code in _CODE_NUMBERS],
             ranges=[describe_range(band, lang) for band in CODE_RANGES],
         )
 
@@ -360,8 +374,9 @@ def create_app() -> FastAPI:
         responses={404: {"description": "Not a number a close frame can carry (0-65535)"}},
     )
     async def api_code(code: int, lang: LangQuery = "en") -> CodeDescription:
-        """One close code: what it is, when you see it, what to do, whether to send it."""
-        return describe(_api_code(code), _api_language(lang))
+        """One close code: what it is, when you see it, what to do, whether to send it. The
+        demo's own codes (4001, 4029, 4401) come with the demo's words and ``app_code: true``."""
+        return describe(_api_code(code), _api_language(lang), app_codes=APP_CODES)
 
     @app.get(
         "/api/compare/{a}/{b}",
@@ -371,7 +386,7 @@ def create_app() -> FastAPI:
     )
     async def api_compare(a: int, b: int, lang: LangQuery = "en") -> CodeComparison:
         """Two close codes side by side: what sets them apart and when to use which."""
-        return compare(_api_code(a), _api_code(b), _api_language(lang))
+        return compare(_api_code(a), _api_code(b), _api_language(lang), app_codes=APP_CODES)
 
     @app.get("/api/closes", response_model=CloseLogJSON, tags=["live closes"])
     async def api_closes() -> dict[str, Any]:

@@ -68,14 +68,14 @@ _EN: Final[Mapping[str, str]] = {
         "exception_codes={TimeoutError: 1013}."
     ),
     "scenario_restart": (
-        "Closes the first connection with 1012, as a restarting server does. The page's client "
-        "asks shouldReconnect(), comes back by itself after a short random delay, and stops "
-        "after the 1000 that ends the second connection."
+        "Closes the first connection with 1012, as a restarting server does. The page's client, "
+        "made with closeguard.js's connect(), comes back by itself after a short random delay, "
+        "and stops after the 1000 that ends the second connection."
     ),
     "explained_by": (
         "Every close below is explained in this page's language by closeguard.js, the module "
         "that asgi-closeguard export-js prints, with what a reconnecting client built on its "
-        "shouldReconnect() does next."
+        "connect() does next."
     ),
     "connection": "connection {number}",
     "reconnecting_in": "reconnects in {ms} ms",
@@ -99,6 +99,11 @@ _EN: Final[Mapping[str, str]] = {
     "reference": "Every close code",
     "reference_intro": "Pick a code to see what it is, when you see it and how to fix it.",
     "codes_heading": "Registered codes",
+    "app_codes_heading": "This app's own codes",
+    "app_codes_intro": (
+        "The demo declares these codes with AppCode, once: its pages, /api/codes and "
+        "closeguard.js answer with its words, and a client built on connect() follows its advice."
+    ),
     "ranges_heading": "Ranges of numbers",
     "compare_heading": "Compare two codes",
     "first_code": "First code",
@@ -176,14 +181,14 @@ _KO: Final[Mapping[str, str]] = {
         "exception_codes={TimeoutError: 1013}으로 이를 매핑합니다."
     ),
     "scenario_restart": (
-        "재시작하는 서버처럼 첫 연결을 1012로 닫습니다. 페이지의 클라이언트는 shouldReconnect()에 "
-        "물어보고 짧은 무작위 지연 뒤 스스로 다시 연결하며, 두 번째 연결을 끝내는 1000 다음에는 "
-        "멈춥니다."
+        "재시작하는 서버처럼 첫 연결을 1012로 닫습니다. closeguard.js의 connect()로 만든 페이지의 "
+        "클라이언트는 짧은 무작위 지연 뒤 스스로 다시 연결하며, 두 번째 연결을 끝내는 1000 "
+        "다음에는 멈춥니다."
     ),
     "explained_by": (
         "아래의 모든 종료는 asgi-closeguard export-js가 만든 모듈인 closeguard.js가 이 페이지의 "
-        "언어로 설명합니다. 그 모듈의 shouldReconnect()로 만든 재연결 클라이언트가 다음에 무엇을 "
-        "하는지도 함께 보여 줍니다."
+        "언어로 설명합니다. 그 모듈의 connect()로 만든 재연결 클라이언트가 다음에 무엇을 하는지도 "
+        "함께 보여 줍니다."
     ),
     "connection": "{number}번째 연결",
     "reconnecting_in": "{ms}ms 뒤 재연결",
@@ -207,6 +212,11 @@ _KO: Final[Mapping[str, str]] = {
     "reference": "모든 종료 코드",
     "reference_intro": "코드를 고르면 의미, 보게 되는 상황, 해결 방법을 볼 수 있습니다.",
     "codes_heading": "등록된 코드",
+    "app_codes_heading": "이 앱의 자체 코드",
+    "app_codes_intro": (
+        "데모는 이 코드들을 AppCode로 한 번만 정의합니다. 페이지, /api/codes, closeguard.js가 "
+        "모두 그 설명으로 답하고, connect()로 만든 클라이언트는 그 재연결 안내를 따릅니다."
+    ),
     "ranges_heading": "번호 범위",
     "compare_heading": "두 코드 비교",
     "first_code": "첫 번째 코드",

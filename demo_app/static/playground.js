@@ -1,9 +1,9 @@
 // The playground: run each scenario raw and guarded, and show what the browser's CloseEvent
 // reported on each side, explained by closeguard.js (the module `asgi-closeguard export-js`
 // prints, served by the app from the installed package) with what a reconnecting client does.
-// A scenario marked data-reconnects runs such a client: it comes back by itself whenever
-// shouldReconnect() says so.
-import { describeClose, reconnectText, shouldReconnect } from "../js/closeguard.js";
+// A scenario marked data-reconnects runs such a client, closeguard.js's connect(): it comes back
+// by itself whenever the close code says so, and stays away when it says no.
+import { connect, describeClose, reconnectText } from "../js/closeguard.js";
 
 {
   const data = JSON.parse(document.getElementById("page-data").textContent);
@@ -11,16 +11,6 @@ import { describeClose, reconnectText, shouldReconnect } from "../js/closeguard.
   const TIMEOUT_MS = 5000;
   // A bound on the demo's reconnecting client, so a scenario can never loop for ever.
   const MAX_CONNECTIONS = 5;
-
-  // How long a reconnecting client waits before its next connection: a short random delay
-  // after "yes", exponential backoff with jitter after "backoff".
-  function reconnectDelay(reconnect, attempt) {
-    if (reconnect === "yes") return 100 + Math.round(Math.random() * 500);
-    const ceiling = Math.min(5000, 500 * 2 ** (attempt - 1));
-    return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
-  }
-
-  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
   function socketUrl(side, scenario, query) {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -60,7 +50,6 @@ import { describeClose, reconnectText, shouldReconnect } from "../js/closeguard.
           wasClean: event.wasClean,
           // The CloseEvent itself goes to closeguard.js: what a front end would pass it.
           description: describeClose(event, data.lang),
-          shouldReconnect: shouldReconnect(event),
           reconnectText: reconnectText(event, data.lang),
         });
       });
@@ -154,28 +143,64 @@ import { describeClose, reconnectText, shouldReconnect } from "../js/closeguard.
     body.append(more);
   }
 
-  // A reconnecting client: connect, and after each close ask shouldReconnect() whether to come
-  // back; every connection is listed in the cell as it ends.
-  async function runReconnecting(cell, scenario, query) {
-    const history = [];
-    for (let attempt = 1; attempt <= MAX_CONNECTIONS; attempt += 1) {
-      const url = socketUrl(cell.dataset.side, scenario, { ...query, attempt: String(attempt) });
-      const outcome = await runSocket(url, scenario);
-      const entry = { outcome, next: words.stays_closed };
-      history.push(entry);
-      if (!outcome.shouldReconnect) break;
-      if (attempt === MAX_CONNECTIONS) {
-        entry.next = words.gave_up.replace("{number}", attempt);
-        break;
-      }
-      const delay = reconnectDelay(outcome.description.reconnect, attempt);
-      entry.next = words.reconnecting_in.replace("{ms}", delay);
-      show(cell, outcome, history);
-      cell.dataset.state = "running";
-      delete cell.dataset.code;
-      await sleep(delay);
-    }
-    show(cell, history[history.length - 1].outcome, history);
+  // A reconnecting client made with connect(): it decides after each close, from the code,
+  // whether and when to come back; the cell lists every connection as it ends. The page only
+  // bounds it (MAX_CONNECTIONS, and TIMEOUT_MS for a connection that never closes).
+  function runReconnecting(cell, scenario, query) {
+    return new Promise((resolve) => {
+      const history = [];
+      let attempt = 0;
+      let opened = false;
+      let timedOut = false;
+      let watchdog = null;
+      const finish = () => {
+        show(cell, history[history.length - 1].outcome, history);
+        resolve();
+      };
+      const connection = connect(
+        () => socketUrl(cell.dataset.side, scenario, { ...query, attempt: String(++attempt) }),
+        {
+          lang: data.lang,
+          onOpen: () => {
+            opened = true;
+            watchdog = setTimeout(() => {
+              timedOut = true;
+              connection.close(1000, "timeout");
+            }, TIMEOUT_MS);
+          },
+          onClose: (event, description) => {
+            clearTimeout(watchdog);
+            const outcome = {
+              opened,
+              echoed: null,
+              timedOut,
+              code: event.code,
+              reason: event.reason,
+              wasClean: event.wasClean,
+              description,
+              reconnectText: reconnectText(event, data.lang),
+            };
+            opened = false;
+            history.push({ outcome, next: words.stays_closed });
+            // "no", or the page's own close: connect() stays away by itself.
+            if (description.reconnect === "no" || timedOut) {
+              finish();
+            } else if (history.length === MAX_CONNECTIONS) {
+              history[history.length - 1].next = words.gave_up.replace("{number}", history.length);
+              connection.close();
+              finish();
+            }
+          },
+          onReconnect: (delay) => {
+            const entry = history[history.length - 1];
+            entry.next = words.reconnecting_in.replace("{ms}", delay);
+            show(cell, entry.outcome, history);
+            cell.dataset.state = "running";
+            delete cell.dataset.code;
+          },
+        },
+      );
+    });
   }
 
   function scenarioQuery(card) {

@@ -3,7 +3,8 @@
 The page runs the crash scenario both ways and must show what the browser's own CloseEvent
 says: 1006 and ``wasClean: false`` raw, 1011 "Internal Error" and ``wasClean: true`` guarded —
 with no JavaScript error on the way — explained by closeguard.js with what a reconnecting client
-does. The restart scenario's client must come back by itself after 1012, and not after 1000.
+does. The restart scenario's client (closeguard.js's connect()) must come back by itself after
+1012, and not after 1000.
 The screenshots it saves (docs/img/demo.png, the playground; docs/img/demo-closes.png, the live
 panel's chart) are the ones the README shows.
 """
@@ -206,9 +207,9 @@ def test_restart_reconnects_after_1012_and_not_after_1000(server: Server, browse
         assert (final["code"], final["reconnect"]) == ("1000", reconnect_line(1000, lang))
         assert final["name"] == describe(1000, lang).name
 
-    # No third connection: wait longer than the client's longest delay after "yes" (0.6 s),
+    # No third connection: wait longer than connect()'s longest delay after "yes" (1.5 s),
     # then count what reached the guarded server.
-    page.wait_for_timeout(1500)
+    page.wait_for_timeout(1600)
     deadline = time.monotonic() + WAIT_MS / 1000
     while len(guarded_restart_closes(server)) < before + 2 and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -22,6 +22,7 @@ from asgi_closeguard._export_js import export_js
 from asgi_closeguard._knowledge import interface_texts
 from demo_app.app import CONFUSED_PAIRS, STATIC_DIRECTORY
 from demo_app.chrome import CHROME, LANGUAGE_NAMES, chrome
+from demo_app.codes import APP_CODES
 from demo_app.scenarios import SCENARIOS
 
 
@@ -107,12 +108,29 @@ def test_home_page_shows_every_code_and_band_from_the_knowledge_api(
     # What a reconnecting client does, for every code and band, in the page's language.
     reconnects = re.findall(r'data-reconnect="(no|yes|backoff)">([^<]+)<', page)
     expected = [describe(code, lang) for code in CloseCode]
+    expected += [describe(code, lang, app_codes=APP_CODES) for code in sorted(APP_CODES)]
     expected += [describe_range(band, lang) for band in CODE_RANGES]
     assert reconnects == [
         (d.reconnect, html(interface_texts(lang)[f"reconnect_{d.reconnect}"])) for d in expected
     ]
     for heading in ("codes_heading", "ranges_heading", "playground", "closes", "reference"):
         assert html(chrome(lang)[heading]) in page
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_home_page_lists_the_demos_own_codes(client: TestClient, lang: str) -> None:
+    page = client.get("/", params={"lang": lang}).text
+    start = page.index('id="app-codes"')
+    table = page[start : page.index("</table>", start)]
+    assert html(chrome(lang)["app_codes_heading"]) in page
+    rows = re.findall(r'<tr id="code-(\d+)" data-app-code="true">', table)
+    assert rows == [str(code) for code in sorted(APP_CODES)]
+    for code in APP_CODES:
+        description = describe(code, lang, app_codes=APP_CODES)
+        assert description.app_code
+        assert html(description.name) in table
+        assert html(description.summary) in table
+        assert f'href="/codes/{code}?lang={lang}"' in table
 
 
 @pytest.mark.parametrize(
@@ -141,12 +159,14 @@ def test_korean_pages_have_no_english_chrome(client: TestClient, path: str) -> N
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-@pytest.mark.parametrize("code", [1000, 1005, 1006, 1011, 1013, 1016, 3000, 4404, 0, 65535])
+@pytest.mark.parametrize(
+    "code", [1000, 1005, 1006, 1011, 1013, 1016, 3000, 4404, 0, 65535, *sorted(APP_CODES)]
+)
 def test_code_page_is_the_knowledge_apis_description(
     client: TestClient, code: int, lang: str
 ) -> None:
     page = client.get(f"/codes/{code}", params={"lang": lang}).text
-    description = describe(code, lang)
+    description = describe(code, lang, app_codes=APP_CODES)
     ui = interface_texts(lang)
     sections = [
         (ui["what_it_is"], description.summary),
@@ -170,15 +190,29 @@ def test_code_page_is_the_knowledge_apis_description(
     assert f'href="{description.reference_url}"' in page
     if description.constant:
         assert f"CloseCode.{description.constant}" in page
+    declared = f'data-app-code="true">{html(interface_texts(lang)["declared_by_app"])}<'
+    assert (declared in page) is description.app_code
+
+
+def test_the_demo_declares_codes_of_its_own() -> None:
+    assert {code: d.reconnect for code, d in APP_CODES.items()} == {
+        4001: "no",
+        4029: "backoff",
+        4401: "no",
+    }
+    assert describe(4001, app_codes=APP_CODES).name == "Kicked"
+    assert describe(4001, "ko", app_codes=APP_CODES).name == "강퇴됨"
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-@pytest.mark.parametrize(("a", "b"), [(1006, 1011), (1011, 1006), (1005, 1006), (1000, 4000)])
+@pytest.mark.parametrize(
+    ("a", "b"), [(1006, 1011), (1011, 1006), (1005, 1006), (1000, 4000), (4001, 4029)]
+)
 def test_compare_page_is_the_knowledge_apis_comparison(
     client: TestClient, a: int, b: int, lang: str
 ) -> None:
     page = client.get(f"/compare/{a}/{b}", params={"lang": lang}).text
-    comparison = compare(a, b, lang)
+    comparison = compare(a, b, lang, app_codes=APP_CODES)
     ui = interface_texts(lang)
     differences_at = page.index(f"<h2>{html(ui['differences'])}</h2>")
     when_at = page.index(f"<h2>{html(ui['when_to_use'])}</h2>", differences_at)
@@ -220,7 +254,9 @@ def test_api_codes_lists_every_code_and_band(client: TestClient, lang: str) -> N
     assert response.status_code == 200
     body = response.json()
     assert body["lang"] == lang
-    assert body["codes"] == [as_json(describe(code, lang)) for code in CloseCode]
+    numbers = sorted({*map(int, CloseCode), *APP_CODES})
+    assert body["codes"] == [as_json(describe(code, lang, app_codes=APP_CODES)) for code in numbers]
+    assert [entry["code"] for entry in body["codes"] if entry["app_code"]] == sorted(APP_CODES)
     assert body["ranges"] == [as_json(describe_range(band, lang)) for band in CODE_RANGES]
 
 
@@ -230,19 +266,24 @@ def test_api_codes_default_language_is_english(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-@pytest.mark.parametrize("code", [0, 999, 1000, 1005, 1006, 1011, 1016, 2999, 3008, 4404, 65535])
+@pytest.mark.parametrize(
+    "code", [0, 999, 1000, 1005, 1006, 1011, 1016, 2999, 3008, 4404, 65535, *sorted(APP_CODES)]
+)
 def test_api_code_is_describe(client: TestClient, code: int, lang: str) -> None:
     response = client.get(f"/api/codes/{code}", params={"lang": lang})
     assert response.status_code == 200
-    assert response.json() == as_json(describe(code, lang))
+    assert response.json() == as_json(describe(code, lang, app_codes=APP_CODES))
+    assert response.json()["app_code"] is (code in APP_CODES)
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-@pytest.mark.parametrize(("a", "b"), [(1006, 1011), (1011, 1006), (1005, 1005), (0, 65535)])
+@pytest.mark.parametrize(
+    ("a", "b"), [(1006, 1011), (1011, 1006), (1005, 1005), (0, 65535), (4401, 1008)]
+)
 def test_api_compare_is_compare(client: TestClient, a: int, b: int, lang: str) -> None:
     response = client.get(f"/api/compare/{a}/{b}", params={"lang": lang})
     assert response.status_code == 200
-    assert response.json() == as_json(compare(a, b, lang))
+    assert response.json() == as_json(compare(a, b, lang, app_codes=APP_CODES))
 
 
 def test_api_routes_are_in_the_openapi_document(client: TestClient) -> None:
@@ -269,12 +310,13 @@ def test_closeguard_js_is_the_module_export_js_prints(client: TestClient) -> Non
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/javascript; charset=utf-8"
     assert response.headers["cache-control"] == "no-cache"
-    assert response.text == export_js()
+    assert response.text == export_js(app_codes=APP_CODES)
+    assert '"name": "Kicked"' in response.text
 
 
 def test_closeguard_js_is_built_when_the_app_starts(monkeypatch: pytest.MonkeyPatch) -> None:
     # Whatever the package gives at startup is what the page gets: there is no copy on disk.
-    monkeypatch.setattr(demo_app.app, "export_js", lambda: "export const fresh = true;\n")
+    monkeypatch.setattr(demo_app.app, "export_js", lambda **_: "export const fresh = true;\n")
     with TestClient(demo_app.app.create_app()) as client:
         assert client.get("/js/closeguard.js").text == "export const fresh = true;\n"
     assert not list(STATIC_DIRECTORY.glob("closeguard*"))
@@ -288,7 +330,7 @@ def test_the_playground_imports_closeguard_js(client: TestClient) -> None:
     imported = re.search(r'^import \{ ([^}]+) \} from "([^"]+)";$', playground, re.MULTILINE)
     assert imported, "playground.js imports nothing from closeguard.js"
     assert imported.group(2) == "../js/closeguard.js"  # /static/../js/closeguard.js
-    assert {"describeClose", "shouldReconnect"} <= set(imported.group(1).split(", "))
+    assert {"connect", "describeClose"} <= set(imported.group(1).split(", "))
     # The page asks the module, not the API, what a close means.
     assert "/api/codes" not in playground
 
@@ -416,3 +458,10 @@ def test_metrics_are_prometheus_text(client: TestClient) -> None:
     assert response.headers["content-type"].startswith("text/plain; version=")
     assert "# TYPE websocket_server_closes_total counter" in response.text
     assert "# TYPE websocket_server_connection_duration_seconds histogram" in response.text
+
+
+def test_the_command_line_reads_the_demos_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    from asgi_closeguard._cli import main
+
+    assert main(["explain", "4029", "--json", "--app-codes", "demo_app.codes:APP_CODES"]) == 0
+    assert json.loads(capsys.readouterr().out) == as_json(describe(4029, app_codes=APP_CODES))
