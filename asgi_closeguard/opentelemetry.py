@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from ._integrations import DURATION_BUCKETS, exception_name
+from ._integrations import DURATION_BUCKETS, OpenConnections, exception_name
 from ._record import CloseRecord
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import Counter, Histogram, MeterProvider
+    from opentelemetry.metrics import Counter, Histogram, MeterProvider, UpDownCounter
     from opentelemetry.trace import Status
 
 __all__ = ["CloseTelemetry"]
@@ -24,6 +24,9 @@ __all__ = ["CloseTelemetry"]
 _CLOSES: Final = "websocket.server.closes"
 # The histogram: how long each connection lasted, in seconds.
 _CONNECTION_DURATION: Final = "websocket.server.connection.duration"
+# The up-down counter: the connections open now. A pipeline that ends in Prometheus names it
+# websocket_server_connections, as CloseMetrics names its gauge.
+_CONNECTIONS: Final = "websocket.server.connections"
 # The close code on the wire, an int; absent when no close frame went out.
 _ATTRIBUTE_CLOSE_CODE: Final = "websocket.close.code"
 # Who ended the connection: ``client``, ``app``, ``guard`` or ``server``.
@@ -55,7 +58,11 @@ class CloseTelemetry:
     - the same attributes on the current span, when it is recording: the connection's span of
       OpenTelemetry's ASGI middleware, or of ``FastAPI(telemetry=...)``, when they wrap the
       guard. When the guard closed for an exception (a crash, a mapped exception), that span's
-      status is set to error, even with ``reraise=False``, when no exception reaches them.
+      status is set to error, even with ``reraise=False``, when no exception reaches them;
+    - ``websocket.server.connections``, an up-down counter (unit ``{connection}``) of the
+      connections open now (accepted, not yet ended), with the attribute ``route`` when it is
+      known: what a drain brings down to zero. The guard tells it of each accept through
+      :meth:`connection_opened`, and the connection's record brings it down again.
 
     Neither the close reason nor the exception's text is recorded.
 
@@ -69,7 +76,14 @@ class CloseTelemetry:
         TypeError: ``meter_provider`` is not a ``MeterProvider``.
     """
 
-    __slots__ = ("_closes", "_duration", "_error_status", "_get_current_span")
+    __slots__ = (
+        "_closes",
+        "_connections",
+        "_duration",
+        "_error_status",
+        "_get_current_span",
+        "_open",
+    )
 
     def __init__(self, *, meter_provider: MeterProvider | None = None) -> None:
         metrics, trace = _import_opentelemetry()
@@ -99,8 +113,19 @@ class CloseTelemetry:
             "the close.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
+        self._connections: UpDownCounter = meter.create_up_down_counter(
+            _CONNECTIONS,
+            unit="{connection}",
+            description="WebSocket connections open now (accepted, not yet ended), by route.",
+        )
+        self._open = OpenConnections("CloseTelemetry")
         self._get_current_span = trace.get_current_span
         self._error_status: Status = trace.Status(trace.StatusCode.ERROR)
+
+    def connection_opened(self, route: str | None) -> None:
+        """Count one more open connection on ``route``: the guard calls it after each accept."""
+        self._open.opened(route)
+        self._connections.add(1, _route_attributes(route))
 
     def __call__(self, record: CloseRecord) -> None:
         """Record one close: the ``on_close`` callback."""
@@ -118,9 +143,15 @@ class CloseTelemetry:
                 span.set_status(self._error_status)
         self._closes.add(1, attributes)
         self._duration.record(record.duration, attributes)
+        if record.accepted and self._open.closed(record.route):
+            self._connections.add(-1, _route_attributes(record.route))
 
     def __repr__(self) -> str:
         return "CloseTelemetry()"
+
+
+def _route_attributes(route: str | None) -> dict[str, str]:
+    return {} if route is None else {_ATTRIBUTE_ROUTE: route}
 
 
 def _import_opentelemetry() -> tuple[Any, Any]:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
-from ._integrations import DURATION_BUCKETS, exception_name
+from ._integrations import DURATION_BUCKETS, OpenConnections, exception_name
 from ._record import CloseRecord
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry, Counter, Histogram
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["CloseMetrics"]
 
@@ -26,8 +26,15 @@ __all__ = ["CloseMetrics"]
 _CLOSES_TOTAL: Final = "websocket_server_closes_total"
 # The histogram's name (its series end in ``_bucket``, ``_count`` and ``_sum``).
 _CONNECTION_DURATION_SECONDS: Final = "websocket_server_connection_duration_seconds"
+# The gauge of the connections open now.
+_CONNECTIONS: Final = "websocket_server_connections"
 _CLOSES_LABELS: Final = ("code", "closed_by", "exception", "route")
 _DURATION_LABELS: Final = ("closed_by", "route")
+_CONNECTIONS_LABELS: Final = ("route",)
+# With several worker processes (prometheus_client's multiprocess mode) the gauge is the sum
+# over the workers alive: a worker that died takes its connections with it once the server
+# marks it dead (multiprocess.mark_process_dead). Outside multiprocess mode this is ignored.
+_CONNECTIONS_MULTIPROCESS_MODE: Final = "livesum"
 _INSTALL_HINT: Final = (
     "CloseMetrics needs prometheus_client: pip install 'asgi-closeguard[prometheus]'"
 )
@@ -35,9 +42,8 @@ _INSTALL_HINT: Final = (
 # The collectors made for each registry, so that a second CloseMetrics on the same registry
 # shares them instead of failing on prometheus_client's duplicate-name check. Weak keys: a
 # registry that is dropped (one per test, per app) takes its collectors with it.
-_collectors: weakref.WeakKeyDictionary[CollectorRegistry, tuple[Counter, Histogram]] = (
-    weakref.WeakKeyDictionary()
-)
+_Collectors: TypeAlias = "tuple[Counter, Histogram, Gauge]"
+_collectors: weakref.WeakKeyDictionary[CollectorRegistry, _Collectors] = weakref.WeakKeyDictionary()
 # Apps built on several threads at once may create CloseMetrics concurrently.
 _collectors_lock = threading.Lock()
 
@@ -53,14 +59,19 @@ class CloseMetrics:
       ``guard``, ``server``), ``exception`` (the qualified name of the exception the app raised,
       ``"RuntimeError"`` or ``"myapp.errors.QuotaExceeded"``; ``""`` when none) and ``route``;
     - ``websocket_server_connection_duration_seconds``, a histogram of how long each connection
-      lasted, with the labels ``closed_by`` and ``route``.
+      lasted, with the labels ``closed_by`` and ``route``;
+    - ``websocket_server_connections``, a gauge of the connections open now (accepted, not yet
+      ended), with the label ``route``: what a drain brings down to zero. The guard tells the
+      gauge of each accept through :meth:`connection_opened`, and the connection's record
+      brings it down again. In prometheus_client's multiprocess mode it is summed over the
+      live workers (``multiprocess_mode="livesum"``).
 
     ``route`` is the path template of the route that served the connection (``/rooms/{room}``)
     where the framework records it, as Starlette and FastAPI do, and ``""`` otherwise: never
     the raw path, which would make one series per URL. Neither the close reason nor the
     exception's text becomes a label.
 
-    Creating it again on the same registry reuses the same two metrics (registering them again
+    Creating it again on the same registry reuses the same three metrics (registering them again
     if they were unregistered meanwhile), so building an app twice (in tests, on reload) does
     not fail; two of them on one guard count every close twice.
 
@@ -76,7 +87,7 @@ class CloseMetrics:
             ``CloseMetrics`` did not create.
     """
 
-    __slots__ = ("_closes", "_duration", "registry")
+    __slots__ = ("_closes", "_connections", "_duration", "_open", "registry")
 
     def __init__(self, *, registry: CollectorRegistry | None = None) -> None:
         prometheus_client = _import_prometheus_client()
@@ -89,7 +100,15 @@ class CloseMetrics:
             )
         #: The registry the metrics live in.
         self.registry: CollectorRegistry = registry
-        self._closes, self._duration = _collectors_for(registry, prometheus_client)
+        self._closes, self._duration, self._connections = _collectors_for(
+            registry, prometheus_client
+        )
+        self._open = OpenConnections("CloseMetrics")
+
+    def connection_opened(self, route: str | None) -> None:
+        """Count one more open connection on ``route``: the guard calls it after each accept."""
+        self._open.opened(route)
+        self._connections.labels(route or "").inc()
 
     def __call__(self, record: CloseRecord) -> None:
         """Count one close: the ``on_close`` callback."""
@@ -102,6 +121,8 @@ class CloseMetrics:
             route,
         ).inc()
         self._duration.labels(closed_by, route).observe(record.duration)
+        if record.accepted and self._open.closed(record.route):
+            self._connections.labels(route).dec()
 
     def __repr__(self) -> str:
         return f"CloseMetrics(registry={self.registry!r})"
@@ -115,9 +136,7 @@ def _import_prometheus_client() -> Any:
     return prometheus_client
 
 
-def _collectors_for(
-    registry: CollectorRegistry, prometheus_client: Any
-) -> tuple[Counter, Histogram]:
+def _collectors_for(registry: CollectorRegistry, prometheus_client: Any) -> _Collectors:
     with _collectors_lock:
         found = _collectors.get(registry)
         if found is not None:
@@ -142,18 +161,27 @@ def _collectors_for(
             buckets=DURATION_BUCKETS,
             registry=None,
         )
-        try:
-            registry.register(closes)
-        except ValueError as exc:
-            raise ValueError(_taken(_CLOSES_TOTAL)) from exc
-        try:
-            registry.register(duration)
-        except ValueError as exc:
-            # Leave the registry as it was: no counter without its histogram.
-            registry.unregister(closes)
-            raise ValueError(_taken(_CONNECTION_DURATION_SECONDS)) from exc
-        _collectors[registry] = (closes, duration)
-        return closes, duration
+        connections = prometheus_client.Gauge(
+            _CONNECTIONS,
+            "WebSocket connections open now (accepted, not yet ended), by route.",
+            labelnames=_CONNECTIONS_LABELS,
+            multiprocess_mode=_CONNECTIONS_MULTIPROCESS_MODE,
+            registry=None,
+        )
+        collectors: _Collectors = (closes, duration, connections)
+        names = (_CLOSES_TOTAL, _CONNECTION_DURATION_SECONDS, _CONNECTIONS)
+        registered: list[Any] = []
+        for metric, name in zip(collectors, names, strict=True):
+            try:
+                registry.register(metric)
+            except ValueError as exc:
+                # Leave the registry as it was: all three metrics or none.
+                for done in registered:
+                    registry.unregister(done)
+                raise ValueError(_taken(name)) from exc
+            registered.append(metric)
+        _collectors[registry] = collectors
+        return collectors
 
 
 def _taken(name: str) -> str:

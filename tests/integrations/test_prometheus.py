@@ -28,6 +28,7 @@ from tests.integrations.closepaths import (
 
 CLOSES = "websocket_server_closes_total"
 DURATION = "websocket_server_connection_duration_seconds"
+CONNECTIONS = "websocket_server_connections"
 
 
 @pytest.fixture
@@ -154,12 +155,14 @@ def test_twice_on_one_registry_shares_the_metrics(registry: CollectorRegistry) -
 def test_metrics_unregistered_since_are_registered_again(registry: CollectorRegistry) -> None:
     first = CloseMetrics(registry=registry)
     first(record())
-    for name in (CLOSES, DURATION):
+    first.connection_opened(None)
+    for name in (CLOSES, DURATION, CONNECTIONS):
         registry.unregister(registry._names_to_collectors[name])
     assert closes(registry) == {}
     CloseMetrics(registry=registry)(record())
     assert closes(registry) == {("1000", "guard", "", ""): 2.0}
     assert durations(registry) == {("guard", ""): 2.0}
+    assert registry.get_sample_value(CONNECTIONS, {"route": ""}) == 1.0
 
 
 def test_many_threads_creating_it_at_once_on_one_registry(registry: CollectorRegistry) -> None:

@@ -1,0 +1,178 @@
+"""The connections open now: ``CloseMetrics``' gauge ``websocket_server_connections`` and
+``CloseTelemetry``'s up-down counter ``websocket.server.connections``, both by route.
+
+The guard calls ``connection_opened(route)`` on each ``on_close`` callback that has one, after
+the accept went out; the integration brings the count down when the same connection's record
+arrives with ``accepted=True``. Both integrations run through the same table of cases.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from prometheus_client import CollectorRegistry, Counter
+
+from asgi_closeguard import CloseRecord
+from asgi_closeguard.opentelemetry import CloseTelemetry
+from asgi_closeguard.prometheus import CloseMetrics
+
+
+class Backend(Protocol):
+    """One integration and a way to read its count of open connections."""
+
+    integration: Any
+
+    def open_now(self) -> dict[str, float]:
+        """{route (``""`` when unknown): connections open}, for every route with a series."""
+        ...
+
+
+class Prometheus:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.integration = CloseMetrics(registry=self.registry)
+
+    def open_now(self) -> dict[str, float]:
+        return {
+            sample.labels["route"]: sample.value
+            for metric in self.registry.collect()
+            if metric.name == "websocket_server_connections"
+            for sample in metric.samples
+        }
+
+
+class OpenTelemetry:
+    def __init__(self) -> None:
+        self.reader = InMemoryMetricReader()
+        self.provider = MeterProvider(metric_readers=[self.reader])
+        self.integration = CloseTelemetry(meter_provider=self.provider)
+
+    def open_now(self) -> dict[str, float]:
+        data = self.reader.get_metrics_data()
+        found: dict[str, float] = {}
+        for resource_metrics in data.resource_metrics if data else ():
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    if metric.name == "websocket.server.connections":
+                        assert metric.unit == "{connection}"
+                        assert not metric.data.is_monotonic  # an up-down counter
+                        for point in metric.data.data_points:
+                            found[str(point.attributes.get("route", ""))] = point.value
+        return found
+
+
+@pytest.fixture(params=[Prometheus, OpenTelemetry], ids=["prometheus", "opentelemetry"])
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    made: Backend = request.param()
+    yield made
+    if isinstance(made, OpenTelemetry):
+        made.provider.shutdown()
+
+
+def record(*, route: str | None, accepted: bool = True) -> CloseRecord:
+    return CloseRecord(
+        path="/raw/path/1",
+        closed_by="client",
+        code=1000 if accepted else None,
+        reason="",
+        requested_code=None,
+        exception=None,
+        accepted=accepted,
+        http_status=None if accepted else 403,
+        duration=0.5,
+        messages_sent=0,
+        messages_received=0,
+        route=route,
+    )
+
+
+def test_each_accept_counts_and_each_accepted_record_takes_it_back(backend: Backend) -> None:
+    integration = backend.integration
+    integration.connection_opened("/rooms/{room}")
+    integration.connection_opened("/rooms/{room}")
+    integration.connection_opened(None)
+    assert backend.open_now() == {"/rooms/{room}": 2, "": 1}
+    integration(record(route="/rooms/{room}"))
+    assert backend.open_now() == {"/rooms/{room}": 1, "": 1}
+    integration(record(route=None))
+    integration(record(route="/rooms/{room}"))
+    assert backend.open_now() == {"/rooms/{room}": 0, "": 0}
+
+
+def test_a_refused_handshake_was_never_open(backend: Backend) -> None:
+    backend.integration.connection_opened("/chat")
+    backend.integration(record(route="/chat", accepted=False))
+    assert backend.open_now() == {"/chat": 1}
+
+
+def test_a_close_it_was_not_told_of_leaves_the_count_alone_and_says_why_once(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An integration called from a function of the user's hears of no accept: its count
+    # stays at 0 rather than going below it.
+    integration = backend.integration
+    integration.connection_opened("/chat")
+    with caplog.at_level(logging.WARNING, logger="asgi_closeguard"):
+        integration(record(route="/feed"))
+        integration(record(route="/feed"))
+        integration(record(route="/chat"))
+    assert backend.open_now() == {"/chat": 0}
+    (warning,) = caplog.records
+    name = type(integration).__name__
+    assert f"{name} got the record of a connection it was not told was opened" in (
+        warning.getMessage()
+    )
+    assert f"on_close=[{name}(), my_callback]" in warning.getMessage()
+
+
+def test_opens_and_closes_from_many_threads_at_once(backend: Backend) -> None:
+    integration = backend.integration
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def connections() -> None:
+        try:
+            barrier.wait(timeout=10)
+            for _ in range(300):
+                integration.connection_opened("/chat")
+                integration(record(route="/chat"))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=connections) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert backend.open_now() == {"/chat": 0}
+
+
+# --- Prometheus only ---------------------------------------------------------------------------
+
+
+def test_two_on_one_registry_share_the_gauge_and_each_counts_its_own() -> None:
+    registry = CollectorRegistry()
+    first, second = CloseMetrics(registry=registry), CloseMetrics(registry=registry)
+    first.connection_opened("/chat")
+    second.connection_opened("/chat")
+    second(record(route="/chat"))
+    # The second was told of one accept: a second record of its own is not one of them.
+    second(record(route="/chat"))
+    labels = {"route": "/chat"}
+    assert registry.get_sample_value("websocket_server_connections", labels) == 1.0
+
+
+def test_a_taken_gauge_name_leaves_the_registry_as_it_was() -> None:
+    registry = CollectorRegistry()
+    Counter("websocket_server_connections", "someone else's", registry=registry)
+    names_before = {metric.name for metric in registry.collect()}
+    with pytest.raises(ValueError, match="websocket_server_connections"):
+        CloseMetrics(registry=registry)
+    assert {metric.name for metric in registry.collect()} == names_before
