@@ -5,11 +5,11 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Final
+from typing import Final, Literal
 
 from ._codes import fallback_code
 from ._concurrency import cancel_requested, detach, is_cancellation, new_event, shielded, within
-from ._connection import Connection, Policy, State
+from ._connection import Connection, Policy, State, accept_message
 from ._drain import Drain
 from ._record import CloseRecord
 from ._route import route_template
@@ -24,7 +24,7 @@ from ._validation import (
     validate_seconds,
 )
 
-__all__ = ["CloseGuardMiddleware", "ExceptionCodes", "OnClose"]
+__all__ = ["CloseGuardMiddleware", "ExceptionCodes", "OnClose", "RefuseWith"]
 
 logger = logging.getLogger("asgi_closeguard")
 
@@ -35,6 +35,10 @@ GUARD_SCOPE_KEY: Final = "asgi_closeguard.guard"
 # How long the 1012 close at a shutdown may hold the app's task: the contract allows the
 # server's exit 0.5 s more than without the guard.
 _SHUTDOWN_CLOSE_TIMEOUT: Final = 0.25
+
+#: How the guard answers a close, a crash or a return before accept: ``"http"`` (HTTP 403 or
+#: 500, as every server does) or ``"close"`` (its own accept, then a close with the code).
+RefuseWith = Literal["http", "close"]
 
 
 class CloseGuardMiddleware:
@@ -53,7 +57,8 @@ class CloseGuardMiddleware:
       connection closed, whichever side closed it;
     - closes with 1011 (or the code ``exception_codes`` maps the exception to) when the app
       raises after accept, answers HTTP 500 when it raises before accept, closes with 1000 when
-      it returns without closing, and answers 403 when it returns before accepting;
+      it returns without closing, and answers 403 when it returns before accepting (with
+      ``refuse_with="close"``, a refusal before accept is a close the browser can read);
     - reports a client close without a code as 1005 and a missing reason as ``""``;
     - hands one :class:`CloseRecord` per connection to ``on_close``.
 
@@ -78,6 +83,13 @@ class CloseGuardMiddleware:
             wait.
         drain: a :class:`Drain` that closes this guard's connections over a spread of time
             before a deploy stops the server (``await drain.start(spread=10)``).
+        refuse_with: how a refusal before accept is answered. ``"http"`` (the default): HTTP
+            403 for a close or a return, 500 for a crash, which a browser never shows to the
+            page (its ``CloseEvent`` says 1006). ``"close"``: the guard accepts (with the first
+            subprotocol the client offered) and closes at once with the app's code and reason
+            (1000 if it gave none), the code ``exception_codes`` maps a crash to (default 1011),
+            or 1008 for a return; the app never sees the connection again. A denial response
+            the app sends itself (``websocket.http.response.start``) stays HTTP.
     """
 
     def __init__(
@@ -91,6 +103,7 @@ class CloseGuardMiddleware:
         expose_exception_text: bool = False,
         close_timeout: float = 1.0,
         drain: Drain | None = None,
+        refuse_with: RefuseWith = "http",
     ) -> None:
         # Every option is checked here, when the guard is built, never at the first request.
         self.app = asgi3_app(app)
@@ -105,6 +118,7 @@ class CloseGuardMiddleware:
                 f"drain must be a Drain (drain = Drain(); ...(drain=drain)), not {drain!r}"
             )
         self.drain = drain
+        self.refuse_with = _validate_refuse_with(refuse_with)
         # Integrations that count the connections open now (CloseMetrics' gauge) are told of
         # each accept; everything else hears only of the close, through its record.
         self._open_hooks: tuple[Callable[[str | None], object], ...] = tuple(
@@ -120,6 +134,7 @@ class CloseGuardMiddleware:
             exception_closes=self.exception_closes,
             strict=strict,
             expose_exception_text=expose_exception_text,
+            refuse_with_close=self.refuse_with == "close",
         )
         # The connections whose app is still running, kept only to report those the server
         # abandons (see _watch_for_shutdown); no connection's state lives here.
@@ -177,6 +192,9 @@ class CloseGuardMiddleware:
         6. The 1012 close of a connection accepted while a drain runs, sent in the app's task
            right after the accept: as 1. A drain's close of an open connection runs in the
            drain's task (``_close_for_drain``), bounded there; it never awaits in this one.
+        7. The accept and the close of a refusal answered with a close (``refuse_with="close"``),
+           and the wait for the client's close after them: as 1 when the app sent the close
+           itself, as 2 after a return before accept, as 3 after a crash before accept.
         """
         connection = Connection(self._policy, scope.get("path", ""), scope)
         # The hot path keeps its own figures in locals: the counters, and whether a receive()
@@ -207,8 +225,13 @@ class CloseGuardMiddleware:
             finally:
                 reading = False
             if message["type"] == "websocket.receive":
-                messages_received += 1
-                return message
+                if connection.accepted or connection.ended is None:
+                    messages_received += 1
+                    return message
+                # refuse_with="close": the guard's accept let the client speak, but the app
+                # refused the connection and never hears from it. A read that was in flight
+                # gets the refusal's close.
+                return dict(connection.ended)
             return incoming(message)
 
         def incoming(message: Message) -> Message:
@@ -376,7 +399,9 @@ class CloseGuardMiddleware:
             # no traceback in the server's log.
             logger.debug("the %s ended %s: %r", connection.closed_by, connection.path, exc)
             return False
-        was_open = connection.state is State.OPEN
+        # After accept, or before it with refuse_with="close", the crash is answered with a close
+        # frame: the guard waits for the client's close, and `reraise` applies.
+        was_open = connection.closes_for_a_crash
         can_answer_http = _DENIAL_EXTENSION in (scope.get("extensions") or {})
         try:
             for outgoing in connection.raised(exc, can_answer_http=can_answer_http):
@@ -428,11 +453,14 @@ class CloseGuardMiddleware:
         self, connection: Connection, send: Send, message: Message, *, fallback: bool
     ) -> None:
         """Send a message the guard decided on; the server's errors never reach the app."""
-        if message["type"] != "websocket.close" or not connection.accepted:
-            try:
-                await send(message)
-            except Exception as exc:
-                logger.debug("could not send %s: %r", message["type"], exc)
+        if message["type"] != "websocket.close" or connection.state is State.REFUSED:
+            # A denial message, or a close before accept that the server answers with HTTP 403.
+            await _send_quietly(send, message)
+            return
+        accept = connection.take_owed_accept()
+        if accept is not None and not await _send_quietly(send, accept):
+            # refuse_with="close": the handshake's answer did not go out, so no close can.
+            connection.refusal_accept_failed()
             return
         asked = message["code"]
         connection.close_delivered(asked, await _deliver_close(send, message, fallback))
@@ -490,19 +518,34 @@ class CloseGuardMiddleware:
                 logger.exception("on_close callback %r raised", on_close)
 
 
-async def _accept_only(scope: Scope, receive: Receive, send: Send) -> None:
-    """Stands in for the app while a drain runs: accept, so that the close can follow.
+def _validate_refuse_with(value: object) -> RefuseWith:
+    """``"http"`` or ``"close"``; anything else is a ``ValueError`` that names both."""
+    if isinstance(value, str) and value in ("http", "close"):
+        return "http" if value == "http" else "close"  # a str subclass becomes the plain str
+    raise ValueError(
+        'refuse_with must be "http" (the default: HTTP 403 or 500 before accept, which a '
+        'browser cannot read) or "close" (accept, then close with the code), not '
+        f"{value!r}"
+    )
 
-    The first subprotocol the client offered is accepted: Chromium fails a handshake whose
-    answer leaves out a subprotocol it asked for, and would report 1006 instead of the 1012.
-    """
+
+async def _accept_only(scope: Scope, receive: Receive, send: Send) -> None:
+    """Stands in for the app while a drain runs: accept (with the first subprotocol the client
+    offered, see :func:`accept_message`), so that the close can follow."""
     if (await receive())["type"] != "websocket.connect":
         return  # the client left during the handshake
-    accept: Message = {"type": "websocket.accept"}
-    offered = scope.get("subprotocols") or ()
-    if offered:
-        accept["subprotocol"] = offered[0]
-    await send(accept)
+    await send(accept_message(scope))
+
+
+async def _send_quietly(send: Send, message: Message) -> bool:
+    """Send a message of the guard's own; return whether the server took it. The server's
+    error is logged, never raised: it must not replace what the app did."""
+    try:
+        await send(message)
+    except Exception as exc:
+        logger.debug("could not send %s: %r", message["type"], exc)
+        return False
+    return True
 
 
 async def _deliver_close(send: Send, message: Message, fallback: bool) -> int | None:

@@ -117,6 +117,15 @@ async def crash_before_accept(scope: Scope, receive: Receive, send: Send) -> Non
     raise Boom("secret")
 
 
+async def close_before_accept(scope: Scope, receive: Receive, send: Send) -> None:
+    await receive()
+    await send(close(4401, "login required"))
+
+
+async def return_before_accept(scope: Scope, receive: Receive, send: Send) -> None:
+    await receive()
+
+
 @dataclass(frozen=True)
 class AwaitPoint:
     """One await of the guard, how to reach it, and what must come out of a cancellation there."""
@@ -131,13 +140,16 @@ class AwaitPoint:
     then_sent: Message | None = None
     #: The connection arrives while a drain runs: the guard turns it away itself.
     while_draining: bool = False
+    #: A refusal before accept is answered with the guard's accept and a close.
+    refuse_with_close: bool = False
 
     async def guard_options(self) -> dict[str, Any]:
-        if not self.while_draining:
-            return {}
-        drain = Drain()
-        await drain.start(spread=0)
-        return {"drain": drain}
+        options: dict[str, Any] = {"refuse_with": "close"} if self.refuse_with_close else {}
+        if self.while_draining:
+            drain = Drain()
+            await drain.start(spread=0)
+            options["drain"] = drain
+        return options
 
 
 def never(message: Message) -> bool:
@@ -172,6 +184,26 @@ AWAIT_POINTS = [
                stall_on("websocket.close", 1012), None, "server", 1012, while_draining=True),
     AwaitPoint("the wait after a drain's 1012", accept_then_receive, never, None, "server",
                1012, while_draining=True),
+    # refuse_with="close": the guard's accept, its close, and the wait for the client's close,
+    # after each of the three refusals before accept.
+    AwaitPoint("the accept of a refusal after the app's close", close_before_accept,
+               stall_on("websocket.accept"), None, "app", 4401, refuse_with_close=True),
+    AwaitPoint("the close of a refusal after the app's close", close_before_accept,
+               stall_on("websocket.close"), None, "app", 4401, refuse_with_close=True),
+    AwaitPoint("the wait after a refusal's close for the app", close_before_accept, never, None,
+               "app", 4401, refuse_with_close=True),
+    AwaitPoint("the accept of a refusal after a return", return_before_accept,
+               stall_on("websocket.accept"), None, "guard", 1008, refuse_with_close=True),
+    AwaitPoint("the close of a refusal after a return", return_before_accept,
+               stall_on("websocket.close"), None, "guard", 1008, refuse_with_close=True),
+    AwaitPoint("the wait after a refusal's close for a return", return_before_accept, never,
+               None, "guard", 1008, refuse_with_close=True),
+    AwaitPoint("the accept of a refusal after a crash", crash_before_accept,
+               stall_on("websocket.accept"), Boom, "guard", 1011, refuse_with_close=True),
+    AwaitPoint("the close of a refusal after a crash", crash_before_accept,
+               stall_on("websocket.close"), Boom, "guard", 1011, refuse_with_close=True),
+    AwaitPoint("the wait after a refusal's close for a crash", crash_before_accept, never, Boom,
+               "guard", 1011, refuse_with_close=True),
 ]  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from asgi_closeguard import (
 from asgi_closeguard._types import Message, Receive, Scope, Send
 from tests.harness import (
     CONNECT,
+    DENIAL_EXTENSION,
     InMemoryServer,
     ServerRefused,
     Step,
@@ -806,6 +807,10 @@ BAD_OPTIONS = [
     ({"close_timeout": float("nan")}, ValueError, "close_timeout"),
     ({"close_timeout": "1"}, ValueError, "close_timeout"),
     ({"close_timeout": True}, ValueError, "close_timeout"),
+    ({"refuse_with": "CLOSE"}, ValueError, 'refuse_with must be "http" (the default'),
+    ({"refuse_with": "403"}, ValueError, 'or "close" (accept, then close with the code)'),
+    ({"refuse_with": None}, ValueError, "not None"),
+    ({"refuse_with": True}, ValueError, "refuse_with must be"),
 ]
 
 
@@ -914,3 +919,298 @@ async def test_the_wait_needs_no_trio_under_asyncio(
         guarded(script(ACCEPT, close(4000)), close_timeout=0.05), answers_close=False
     )
     assert outcome.server.only_close() == (4000, "")
+
+
+# --- refuse_with="close": refusals a browser can read ----------------------------------------
+
+LOGIN_REQUIRED = close(4401, "login required")
+
+
+def offering(app: Any, subprotocols: list[str]) -> Any:
+    """``app`` called with a scope whose client offered ``subprotocols``."""
+
+    async def with_subprotocols(scope: Scope, receive: Receive, send: Send) -> None:
+        await app({**scope, "subprotocols": subprotocols}, receive, send)
+
+    return with_subprotocols
+
+
+class Forbidden(PermissionError):
+    pass
+
+
+# One row per row of the contract's table, plus what "as after accept" means for the codes:
+# (the app before accept, options, what reaches the server after the guard's accept,
+#  closed_by, requested_code, exception escaping)
+REFUSE_WITH_CLOSE_TABLE = [
+    pytest.param([LOGIN_REQUIRED], {}, (4401, "login required"), "app", None, None,
+                 id="close-4401"),
+    pytest.param([{"type": "websocket.close"}], {}, (1000, ""), "app", None, None,
+                 id="close-without-code"),
+    pytest.param([close(None, None)], {}, (1000, ""), "app", None, None, id="close-none"),
+    pytest.param([close(1006, "gone")], {}, (1011, "gone"), "app", 1006, None,
+                 id="close-forbidden-code-replaced"),
+    pytest.param([close(4029, "x" * 150)], {}, (4029, "x" * 120 + "…"), "app", None, None,
+                 id="close-long-reason-cut"),
+    pytest.param([Boom(SECRET)], {}, (1011, "Internal Error"), "guard", None, Boom,
+                 id="crash"),
+    pytest.param([Forbidden(SECRET)], {"exception_codes": {PermissionError: (4403, "Forbidden")}},
+                 (4403, "Forbidden"), "guard", None, Forbidden, id="crash-mapped"),
+    pytest.param([WebSocketException(4403, "no entry")], {}, (4403, "no entry"), "guard", None,
+                 WebSocketException, id="crash-websocket-exception"),
+    pytest.param([], {}, (1008, "Policy Violation"), "guard", None, None, id="return"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("steps", "options", "on_wire", "closed_by", "requested", "escapes"), REFUSE_WITH_CLOSE_TABLE
+)
+@pytest.mark.parametrize(
+    ("offered", "chosen"), [([], None), (["chat.v2", "chat.v1"], "chat.v2")], ids=["", "subproto"]
+)
+@pytest.mark.parametrize("extensions", [DENIAL_EXTENSION, None], ids=["denial-ext", "no-ext"])
+async def test_a_refusal_before_accept_is_a_close_the_browser_can_read(
+    steps: list[Step],
+    options: dict[str, Any],
+    on_wire: tuple[int, str],
+    closed_by: str,
+    requested: object,
+    escapes: type[Exception] | None,
+    offered: list[str],
+    chosen: str | None,
+    extensions: dict[str, Any] | None,
+) -> None:
+    records: list[CloseRecord] = []
+    guard = guarded(script(*steps), records, refuse_with="close", **options)
+    outcome = await run(offering(guard, offered), records=records, extensions=extensions)
+    # The first subprotocol offered: Chromium fails a handshake that leaves it out.
+    accept = {"type": "websocket.accept", **({"subprotocol": chosen} if chosen else {})}
+    assert outcome.server.sent == [accept, close(*on_wire)]
+    # A crash is re-raised as usual.
+    assert (None if outcome.exception is None else type(outcome.exception)) is escapes
+    assert SECRET not in repr(outcome.server.sent)
+    # The guard waited for the client's answering close.
+    assert outcome.server.received[-1] == disconnect(on_wire[0], "")
+    record = outcome.record
+    assert (record.accepted, record.http_status, record.code, record.reason) == (
+        False,
+        None,
+        *on_wire,
+    )
+    assert (record.closed_by, record.requested_code, record.exception) == (
+        closed_by,
+        requested,
+        escapes,
+    )
+
+
+async def test_a_denial_response_the_app_sends_itself_stays_http() -> None:
+    records: list[CloseRecord] = []
+    start = {"type": "websocket.http.response.start", "status": 401, "headers": []}
+    body = {"type": "websocket.http.response.body", "body": b"log in first"}
+    outcome = await run(guarded(script(start, body), records, refuse_with="close"))
+    assert outcome.server.sent == [start, body]
+    assert (outcome.record.accepted, outcome.record.http_status, outcome.record.code) == (
+        False,
+        401,
+        None,
+    )
+
+
+async def test_the_default_is_http() -> None:
+    guard = CloseGuardMiddleware(script(LOGIN_REQUIRED))
+    assert guard.refuse_with == "http"
+    outcome = await run(guard)
+    assert outcome.server.sent == [LOGIN_REQUIRED]  # the server answers 403
+
+
+async def test_nothing_the_client_sends_reaches_the_app_after_a_refusal() -> None:
+    seen: list[Message] = []
+
+    async def keeps_going(receive: Receive, send: Send) -> None:
+        seen.append(await receive())
+        seen.append(await receive())
+        with pytest.raises(WebSocketClosedError, match="closed with code 4401"):
+            await send(send_text("too late"))
+        with pytest.raises(WebSocketClosedError):
+            await send(ACCEPT)
+
+    records: list[CloseRecord] = []
+    outcome = await run(
+        guarded(script(LOGIN_REQUIRED, keeps_going), records, refuse_with="close"),
+        CONNECT,
+        text("my token"),
+        records=records,
+    )
+    assert seen == [disconnect(4401, "login required")] * 2
+    assert outcome.server.types() == ["websocket.accept", "websocket.close"]
+    # The guard read the client's message and its close while it waited, for nobody.
+    assert outcome.server.received == [CONNECT, text("my token"), disconnect(4401, "")]
+    assert (outcome.record.messages_received, outcome.record.messages_sent) == (0, 0)
+
+
+async def test_a_read_in_flight_at_a_refusal_gets_the_refusals_close() -> None:
+    # Quart keeps a receive() pending in another task from the start: what the client sends
+    # after the guard's accept must not reach it.
+    read: list[Message] = []
+    waiting = anyio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        async with anyio.create_task_group() as tasks:
+
+            async def reader() -> None:
+                waiting.set()
+                read.append(await receive())
+
+            tasks.start_soon(reader)
+            await waiting.wait()
+            await anyio.lowlevel.checkpoint()  # the reader now waits in the server's receive()
+            await send(LOGIN_REQUIRED)
+            server.client_sends(text("my token"))
+
+    records: list[CloseRecord] = []
+    server = LateClientServer()
+    guard = guarded(app, records, refuse_with="close")
+    with anyio.fail_after(5):
+        await guard(server.scope, server.receive, server.send)
+    assert read == [disconnect(4401, "login required")]
+    assert (records[0].code, records[0].messages_received) == (4401, 0)
+
+
+class LateClientServer(InMemoryServer):
+    """An in-memory server whose client speaks only when the test says so."""
+
+    def client_sends(self, message: Message) -> None:
+        self._inbox.append(message)
+        self._close_sent.set()  # wake a read that waits
+
+
+async def test_a_refusal_does_not_count_as_an_open_connection() -> None:
+    # Integrations count accepted connections (connection_opened) and uncount records with
+    # accepted=True: the guard's own accept of a refusal is neither.
+    class Counting:
+        def __init__(self) -> None:
+            self.opened: list[str | None] = []
+            self.records: list[CloseRecord] = []
+
+        def connection_opened(self, route: str | None) -> None:
+            self.opened.append(route)
+
+        def __call__(self, record: CloseRecord) -> None:
+            self.records.append(record)
+
+    counting = Counting()
+    guard = CloseGuardMiddleware(script(LOGIN_REQUIRED), on_close=counting, refuse_with="close")
+    await run(guard)
+    assert counting.opened == []
+    assert [r.accepted for r in counting.records] == [False]
+
+
+async def test_a_client_gone_during_the_handshake_gets_no_refusal() -> None:
+    async def reads_the_disconnect(scope: Scope, receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "websocket.disconnect"
+
+    records: list[CloseRecord] = []
+    outcome = await run(
+        guarded(reads_the_disconnect, records, refuse_with="close"), disconnect(1001, "")
+    )
+    assert outcome.server.sent == []
+    assert (outcome.record.closed_by, outcome.record.code) == ("client", 1001)
+
+
+async def test_a_refusal_whose_accept_fails_tells_the_app_nothing() -> None:
+    records: list[CloseRecord] = []
+    outcome = await run(
+        guarded(script(LOGIN_REQUIRED), records, refuse_with="close"),
+        send_error=ConnectionResetError("gone"),
+        fail_sends_after=0,
+    )
+    assert outcome.exception is None
+    assert outcome.server.sent == []
+    assert (outcome.record.closed_by, outcome.record.code, outcome.record.accepted) == (
+        "server",
+        None,
+        False,
+    )
+
+
+async def test_strict_refuses_a_forbidden_code_before_accept_too() -> None:
+    seen: list[BaseException] = []
+
+    async def retries(receive: Receive, send: Send) -> None:
+        try:
+            await send(close(1006))
+        except ForbiddenCloseCodeError as exc:
+            seen.append(exc)
+        await send(LOGIN_REQUIRED)
+
+    outcome = await run(guarded(script(retries), refuse_with="close", strict=True))
+    assert len(seen) == 1
+    assert outcome.server.sent == [ACCEPT, LOGIN_REQUIRED]
+
+
+def refuses_like_daphne(code: int) -> bool:
+    # daphne 4.2.3 (autobahn) takes only 1000 and 3000-4999.
+    return not (code == 1000 or 3000 <= code <= 4999)
+
+
+# (the app before accept, options, the close daphne took, closed_by, requested_code)
+DAPHNE_TABLE = [
+    pytest.param([LOGIN_REQUIRED], {}, (4401, "login required"), "app", None, id="4401"),
+    # A return's 1008 falls back as any other refused code: 1000.
+    pytest.param([], {}, (1000, "Policy Violation"), "guard", 1008, id="return"),
+    pytest.param([close(1011, "bug")], {}, (4011, "bug"), "app", 1011, id="close-1011"),
+    # The exception stops here (reraise=False): the guard falls back, 1011 goes out as 4011.
+    pytest.param([Boom()], {"reraise": False}, (4011, "Internal Error"), "guard", 1011,
+                 id="crash-not-reraised"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("steps", "options", "took", "closed_by", "requested"), DAPHNE_TABLE)
+async def test_on_daphne_the_refusals_close_falls_back_like_any_close(
+    steps: list[Step],
+    options: dict[str, Any],
+    took: tuple[int, str],
+    closed_by: str,
+    requested: object,
+) -> None:
+    records: list[CloseRecord] = []
+    outcome = await run(
+        guarded(script(*steps), records, refuse_with="close", **options),
+        extensions=None,
+        refuses_close=refuses_like_daphne,
+    )
+    assert outcome.server.sent == [ACCEPT, close(*took)]
+    assert (outcome.record.closed_by, outcome.record.code, outcome.record.requested_code) == (
+        closed_by,
+        took[0],
+        requested,
+    )
+
+
+async def test_on_daphne_a_reraised_crash_leaves_its_1011_to_the_server() -> None:
+    # As after accept: daphne refuses the guard's 1011, the exception goes on, and daphne
+    # closes with 1011 itself.
+    records: list[CloseRecord] = []
+    outcome = await run(
+        guarded(script(Boom()), records, refuse_with="close"),
+        extensions=None,
+        refuses_close=refuses_like_daphne,
+    )
+    assert isinstance(outcome.exception, Boom)
+    assert outcome.server.sent == [ACCEPT]
+    assert (outcome.record.closed_by, outcome.record.code) == ("server", None)
+
+
+async def test_reraise_false_logs_a_crash_before_accept_and_returns(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    records: list[CloseRecord] = []
+    with caplog.at_level(logging.ERROR, logger="asgi_closeguard"):
+        outcome = await run(guarded(script(Boom()), records, refuse_with="close", reraise=False))
+    assert outcome.exception is None
+    assert outcome.server.sent == [ACCEPT, close(1011, "Internal Error")]
+    (logged,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "closed with 1011" in logged.getMessage()
+    assert outcome.record.exception is Boom
