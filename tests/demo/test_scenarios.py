@@ -164,12 +164,13 @@ def test_guarded_closes_reach_api_closes_and_metrics(
     (record,) = snapshot["records"]
     assert record["path"] == "/guarded/ws/" + url.partition("?")[0]
     assert {key: record[key] for key in expected} == expected
-    # CloseMetrics: "none" when no close frame went out, and the route's template.
+    # CloseMetrics: "none" when no close frame went out, and the route's template with the
+    # mount it sits under.
     metrics = client.get("/metrics").text
     code = "none" if expected["code"] is None else expected["code"]
     sample = (
         f'websocket_server_closes_total{{closed_by="{expected["closed_by"]}",code="{code}",'
-        f'exception="{record["exception"] or ""}",route="/ws/{url.partition("?")[0]}"}} 1.0'
+        f'exception="{record["exception"] or ""}",route="/guarded/ws/{url.partition("?")[0]}"}} 1.0'
     )
     assert sample in metrics
     assert metrics.count("websocket_server_closes_total{") == 1
@@ -210,7 +211,12 @@ def test_every_app_has_its_own_log_and_registry() -> None:
     assert (
         first.state.metrics_registry.get_sample_value(
             "websocket_server_closes_total",
-            {"code": "1000", "closed_by": "guard", "exception": "", "route": "/ws/return"},
+            {
+                "code": "1000",
+                "closed_by": "guard",
+                "exception": "",
+                "route": "/guarded/ws/return",
+            },
         )
         == 1.0
     )
