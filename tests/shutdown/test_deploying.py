@@ -21,7 +21,7 @@ from tests.shutdown.conftest import Results
 from tests.shutdown.deploying import DEPLOY_RUNS, STAYS_UP_FOR
 from tests.shutdown.expectations import AT_ONCE, close_text
 from tests.shutdown.report import main_result
-from tests.shutdown.run import Run, RunResult, conn_name, observe_runs
+from tests.shutdown.run import Run, RunResult, Side, conn_name, observe_runs
 from tests.support.servers import REPO_ROOT
 
 DOC = REPO_ROOT / "docs" / "deploying.md"
@@ -59,9 +59,10 @@ def claim(results: Results, names: Sequence[str], check: Callable[[Runs], None])
     pytest.fail("\n".join(failures), pytrace=False)
 
 
-def _split(name: str) -> tuple[str, str]:
+def _split(name: str) -> tuple[str, Side]:
     kind, side = name.rsplit("/", 1)
-    return kind, side
+    assert side in ("raw", "guarded"), name
+    return kind, "raw" if side == "raw" else "guarded"
 
 
 def closes(result: RunResult) -> set[str]:
@@ -264,7 +265,7 @@ def test_granian_drops_every_socket_at_once(shutdown_results: Results) -> None:
 def test_gunicorn_sigterm_kills_the_worker_at_the_graceful_timeout(
     shutdown_results: Results,
 ) -> None:
-    from gunicorn.config import GracefulTimeout
+    from gunicorn.config import GracefulTimeout  # type: ignore[import-untyped]
 
     assert GracefulTimeout.default == 30
 
