@@ -126,5 +126,5 @@ def test_guarded_crash_is_still_logged_and_recorded(server: Server) -> None:
         metrics = response.read().decode()
     assert (
         'websocket_server_closes_total{closed_by="guard",code="1011",exception="RuntimeError",'
-        'route="/ws/crash"}'
+        'route="/guarded/ws/crash"}'
     ) in metrics
