@@ -13,9 +13,11 @@ in interleaved rounds with the order rotated every round:
 ``guard``               the guard, no ``on_close``: no record is built;
 ``callback``            ``on_close`` a function that does nothing: what building the record
                         and calling a callback costs, the base of the next three;
-``prometheus``          ``CloseMetrics`` on a registry of its own;
+``prometheus``          ``CloseMetrics`` on a registry of its own: the guard tells it of the
+                        accept (its gauge of open connections) and hands it the record;
 ``opentelemetry``       ``CloseTelemetry`` on the SDK's ``MeterProvider`` with an in-memory
-                        reader (never collected while timing), no span current;
+                        reader (never collected while timing), no span current; told of the
+                        accept and handed the record, as ``prometheus``;
 ``opentelemetry-span``  the same, with a recording SDK span current for each connection, as
                         under the ASGI instrumentation or ``FastAPI(telemetry=...)`` (the span is
                         made before the timer starts and ended after it stops).

@@ -13,14 +13,25 @@ import threading
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+import anyio
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from prometheus_client import CollectorRegistry, Counter
+from starlette.testclient import TestClient
 
-from asgi_closeguard import CloseRecord
+from asgi_closeguard import CloseGuardMiddleware, CloseRecord, Drain
+from asgi_closeguard._types import Message, Receive, Scope, Send
 from asgi_closeguard.opentelemetry import CloseTelemetry
 from asgi_closeguard.prometheus import CloseMetrics
+from tests.harness import run
+from tests.integrations.closepaths import (
+    CLOSE_PATHS,
+    PATHS_BY_NAME,
+    ClosePath,
+    close_paths_app,
+    connect,
+)
 
 
 class Backend(Protocol):
@@ -176,3 +187,86 @@ def test_a_taken_gauge_name_leaves_the_registry_as_it_was() -> None:
     with pytest.raises(ValueError, match="websocket_server_connections"):
         CloseMetrics(registry=registry)
     assert {metric.name for metric in registry.collect()} == names_before
+
+
+# --- through the guard -------------------------------------------------------------------------
+
+ACCEPT: Message = {"type": "websocket.accept"}
+
+
+def both() -> tuple[Prometheus, OpenTelemetry]:
+    return Prometheus(), OpenTelemetry()
+
+
+def open_on_both(backends: tuple[Prometheus, OpenTelemetry]) -> list[dict[str, float]]:
+    return [backend.open_now() for backend in backends]
+
+
+@pytest.mark.anyio
+async def test_the_guard_counts_the_connection_from_its_accept_to_its_record() -> None:
+    backends = both()
+    seen: list[list[dict[str, float]]] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        seen.append(open_on_both(backends))  # not yet accepted
+        await send(ACCEPT)
+        seen.append(open_on_both(backends))
+        await send({"type": "websocket.close", "code": 4000})
+
+    guard = CloseGuardMiddleware(app, on_close=[b.integration for b in backends])
+    outcome = await run(guard)
+    assert outcome.server.only_close() == (4000, "")
+    assert seen == [[{}, {}], [{"": 1}, {"": 1}]]
+    assert open_on_both(backends) == [{"": 0}, {"": 0}]
+
+
+@pytest.mark.parametrize("path", CLOSE_PATHS, ids=lambda path: path.name)
+def test_every_close_path_leaves_nothing_open(backend: Backend, path: ClosePath) -> None:
+    with TestClient(close_paths_app(backend.integration)) as client:
+        connect(client, path)
+    # A handshake answered with HTTP was never open: no series for its route at all.
+    accepted = path.code is not None
+    assert backend.open_now() == ({path.route or "": 0} if accepted else {})
+
+
+def test_a_connection_is_open_on_its_route_until_the_client_leaves(backend: Backend) -> None:
+    echo = PATHS_BY_NAME["client-close"]
+    with TestClient(close_paths_app(backend.integration)) as client:
+        with client.websocket_connect(echo.url) as websocket:
+            websocket.send_text("hello")
+            assert websocket.receive_text() == "hello"
+            assert backend.open_now() == {echo.route: 1}
+            websocket.close(1001)
+        assert backend.open_now() == {echo.route: 0}
+
+
+@pytest.mark.anyio
+async def test_a_drain_brings_the_count_to_zero() -> None:
+    backends = both()
+    drain = Drain()
+    records: list[CloseRecord] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send(ACCEPT)
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+
+    guard = CloseGuardMiddleware(
+        app, drain=drain, on_close=[*(b.integration for b in backends), records.append]
+    )
+    async with anyio.create_task_group() as tasks:
+        for _ in range(3):
+            tasks.start_soon(run, guard)
+        with anyio.fail_after(2):
+            while drain.open_connections < 3:  # noqa: ASYNC110 - accepts in other tasks
+                await anyio.sleep(0.005)
+        assert open_on_both(backends) == [{"": 3}, {"": 3}]
+        with anyio.fail_after(3):
+            await drain.start(spread=0.1)
+    assert open_on_both(backends) == [{"": 0}, {"": 0}]
+    # One more while draining: accepted and closed with 1012 at once, counted in and out.
+    await run(guard)
+    assert open_on_both(backends) == [{"": 0}, {"": 0}]
+    assert [(r.code, r.accepted) for r in records] == [(1012, True)] * 4
