@@ -465,6 +465,7 @@ def test_the_readme_says_which_debian_packages_the_suite_needs() -> None:
 # --- pytest and the long-running modules ------------------------------------------------------
 
 
+@pytest.mark.slow  # collects the whole suite
 @pytest.mark.parametrize("command", of_kind("pytest"), ids=_ids(of_kind("pytest")))
 def test_pytest_commands_name_what_exists(command: Command) -> None:
     for line in _lines(command.text):

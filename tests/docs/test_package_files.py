@@ -39,6 +39,7 @@ def test_the_sdist_ships_license_and_changelog() -> None:
         assert f'"{name}",' in include, name
 
 
+@pytest.mark.slow  # builds the wheel
 def test_the_wheel_ships_the_license(tmp_path: Path) -> None:
     # pip builds the wheel as a user's `pip install .` does (hatchling in an isolated env).
     subprocess.run(

@@ -58,6 +58,7 @@ def test_every_python_snippet_runs_as_written(snippet: Block, tmp_path: Path) ->
     assert done.returncode == 0, f"{snippet.where()}\n{done.stdout}\n{done.stderr}"
 
 
+@pytest.mark.slow  # runs pytest twice in a subprocess
 def test_the_testclient_snippet_fails_as_the_readme_says_then_passes(tmp_path: Path) -> None:
     (snippet,) = [block for block in snippets() if TEST_CLIENT_CHANGE in block.text]
     as_written = run_python(
