@@ -8,6 +8,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 import asgi_closeguard
 from tests.support.servers import REPO_ROOT
 
