@@ -18,7 +18,16 @@ interleaved rounds, the order rotated every round:
                guard must (not one of the issue's four rows: it shows where the cost is);
 ``guard``      ``CloseGuardMiddleware`` with default options;
 ``starlette``  Starlette's ``ExceptionMiddleware`` (which wraps ``send`` in one coroutine), for
-               scale: every FastAPI app already pays for it.
+               scale: every FastAPI app already pays for it;
+``guard-on-close`` the guard with an ``on_close`` set, so it counts messages for the record;
+``otel``       OpenTelemetry's ASGI middleware with the SDK's tracer provider (no exporter): a
+               span per message, as it is installed by default;
+``otel-no-message-spans`` the same with ``exclude_spans=["receive", "send"]``;
+``sentry``     Sentry's ASGI middleware (``sentry_sdk.init()`` without a DSN).
+
+The peers (``otel*``, ``sentry``) are there where their packages are installed
+(``opentelemetry-instrumentation-asgi`` and ``opentelemetry-sdk`` come with the test extra;
+``sentry-sdk`` is an extra install): the comparison is one command.
 
 The in-memory server never blocks, so the app's coroutine is driven with a single
 ``coro.send(None)``: no event loop, no scheduler, nothing in the timing but the app, the
@@ -137,14 +146,53 @@ def _starlette_exception_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+def _guard_with_on_close(app: ASGIApp) -> ASGIApp:
+    return CloseGuardMiddleware(app, on_close=lambda record: None)
+
+
+def _opentelemetry(*, message_spans: bool) -> Callable[[ASGIApp], ASGIApp]:
+    def build(app: ASGIApp) -> ASGIApp:
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+        from opentelemetry.sdk.trace import TracerProvider
+
+        excluded: list[Any] = [] if message_spans else ["receive", "send"]
+        middleware: ASGIApp = OpenTelemetryMiddleware(
+            app, tracer_provider=TracerProvider(), exclude_spans=excluded
+        )
+        return middleware
+
+    return build
+
+
+def _sentry(app: ASGIApp) -> ASGIApp:
+    import sentry_sdk
+    from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
+
+    sentry_sdk.init()  # no DSN: nothing is sent anywhere
+    middleware: ASGIApp = SentryAsgiMiddleware(app)
+    return middleware
+
+
+def _installed(*modules: str) -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(module) is not None for module in modules)
+
+
 #: Every variant: a name and how to build its app around the echo app.
 VARIANTS: dict[str, Callable[[ASGIApp], ASGIApp]] = {
     "bare": lambda app: app,
     "floor": FloorMiddleware,
     "floor-async": AsyncSendFloorMiddleware,
     "guard": CloseGuardMiddleware,
+    "guard-on-close": _guard_with_on_close,
     "starlette": _starlette_exception_middleware,
 }
+if _installed("opentelemetry.instrumentation.asgi", "opentelemetry.sdk"):
+    VARIANTS["otel"] = _opentelemetry(message_spans=True)
+    VARIANTS["otel-no-message-spans"] = _opentelemetry(message_spans=False)
+if _installed("sentry_sdk"):
+    VARIANTS["sentry"] = _sentry
 
 
 def new_scope() -> Scope:
