@@ -121,6 +121,7 @@ class Connection:
         "accepted",
         "closed_by",
         "code",
+        "connect_seen",
         "ended",
         "exception",
         "http_status",
@@ -160,6 +161,9 @@ class Connection:
         #: The accept the guard owes the client before the close of a refusal answered with a
         #: close (``refuse_with="close"``); ``None`` once the shell took it, or if none is owed.
         self.owed_accept: Message | None = None
+        #: Whether the handshake's ``websocket.connect`` was read (by the app, or by the guard
+        #: before the accept of a refusal).
+        self.connect_seen = False
 
     # --- The app sends ---------------------------------------------------------------------
 
@@ -249,14 +253,25 @@ class Connection:
         self._closing(closed_by, code, reason)
         return {"type": "websocket.close", "code": code, "reason": reason}
 
+    def connect_received(self) -> None:
+        """The server handed over the handshake's ``websocket.connect``."""
+        self.connect_seen = True
+
+    def left_before_the_refusal(self, message: Message) -> None:
+        """The guard read the handshake for a refusal and got the client's disconnect: it left
+        before the guard's accept, and nothing goes out."""
+        self.owed_accept = None
+        self.state, self.closed_by, self.ended = State.HANDSHAKE, None, None
+        self.disconnect_received(message)
+
     def take_owed_accept(self) -> Message | None:
         """The accept owed before the close of a refusal, once; ``None`` if none is owed."""
         accept, self.owed_accept = self.owed_accept, None
         return accept
 
     def refusal_accept_failed(self) -> None:
-        """The guard's accept of a refusal did not go out (the client left during the
-        handshake): no close can follow, the server ended the connection."""
+        """The guard's accept of a refusal could not go out (the server's send or receive
+        failed): no close can follow, the server ended the connection."""
         self._gone()
 
     def close_delivered(self, asked: int, sent: int | None) -> None:

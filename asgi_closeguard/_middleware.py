@@ -236,6 +236,7 @@ class CloseGuardMiddleware:
 
         def incoming(message: Message) -> Message:
             if message["type"] != "websocket.disconnect":
+                connection.connect_received()  # the handshake's websocket.connect, read
                 return message
             # Also the answer to the app's close, reaching a read that was in flight when the
             # close went out: the connection turns it into the close that was sent.
@@ -259,7 +260,7 @@ class CloseGuardMiddleware:
                     connection.send_failed()
                     raise
                 return
-            await self._send_control(connection, send, message, scope)
+            await self._send_control(connection, receive, send, message, scope)
 
         def await_client_close() -> Awaitable[None]:
             # Whether a read is in flight is read now, when the wait begins.
@@ -271,7 +272,12 @@ class CloseGuardMiddleware:
                 await (app or self.app)(scope, guarded_receive, guarded_send)
             except Exception as exc:
                 reraising = await self._end_after_exception(
-                    connection, exc, send, await_client_close, scope
+                    connection,
+                    exc,
+                    receive=receive,
+                    send=send,
+                    await_client_close=await_client_close,
+                    scope=scope,
                 )
                 if reraising:
                     raise
@@ -280,7 +286,7 @@ class CloseGuardMiddleware:
                 await self._end_after_cancellation(connection, ended_by, send)
                 raise
             else:
-                await self._end_after_return(connection, send, await_client_close)
+                await self._end_after_return(connection, receive, send, await_client_close)
         except BaseException as exc:
             if is_cancellation(exc):
                 connection.interrupted = True
@@ -291,14 +297,14 @@ class CloseGuardMiddleware:
             await self._finish(connection, record, reraising=reraising)
 
     async def _send_control(
-        self, connection: Connection, send: Send, message: Message, scope: Scope
+        self, connection: Connection, receive: Receive, send: Send, message: Message, scope: Scope
     ) -> None:
         """Everything the app sends but ``websocket.send``: accept, close, denial messages."""
         kind = message["type"]
         if kind == "websocket.close":
             outgoing = connection.close_requested(message)
             if outgoing is not None:
-                await self._send_for_app(connection, send, outgoing, fallback=True)
+                await self._send_after_handshake(connection, receive, send, outgoing, fallback=True)
             return
         connection.check_open_for(kind)
         if kind == "websocket.http.response.start":
@@ -368,7 +374,11 @@ class CloseGuardMiddleware:
             logger.debug("the client did not answer the close within %s s", self.close_timeout)
 
     async def _end_after_return(
-        self, connection: Connection, send: Send, await_client_close: Callable[[], Awaitable[None]]
+        self,
+        connection: Connection,
+        receive: Receive,
+        send: Send,
+        await_client_close: Callable[[], Awaitable[None]],
     ) -> None:
         """The app returned: close for it if it did not, then wait for the client's close."""
         if cancel_requested():
@@ -377,13 +387,15 @@ class CloseGuardMiddleware:
             return
         outgoing = connection.returned()
         if outgoing is not None:
-            await self._send_for_app(connection, send, outgoing, fallback=True)
+            await self._send_after_handshake(connection, receive, send, outgoing, fallback=True)
         await await_client_close()
 
     async def _end_after_exception(
         self,
         connection: Connection,
         exc: Exception,
+        *,
+        receive: Receive,
         send: Send,
         await_client_close: Callable[[], Awaitable[None]],
         scope: Scope,
@@ -408,7 +420,9 @@ class CloseGuardMiddleware:
                 # A server that refuses the code (daphne 4.2.3 takes only 1000 and 3000-4999)
                 # gets the exception re-raised instead, and then sends 1011 itself. Only when
                 # the exception stops here does the guard fall back to another code.
-                await self._send_for_app(connection, send, outgoing, fallback=not self.reraise)
+                await self._send_after_handshake(
+                    connection, receive, send, outgoing, fallback=not self.reraise
+                )
             if was_open:
                 await await_client_close()
         except BaseException as interruption:
@@ -449,6 +463,20 @@ class CloseGuardMiddleware:
         # socket: the close has to go out now, and the task must still end promptly.
         await shielded(_SHUTDOWN_CLOSE_TIMEOUT, send_restart)
 
+    async def _send_after_handshake(
+        self,
+        connection: Connection,
+        receive: Receive,
+        send: Send,
+        message: Message,
+        *,
+        fallback: bool,
+    ) -> None:
+        """:meth:`_send_for_app`, after the accept a refusal owes (``refuse_with="close"``)."""
+        accept = connection.take_owed_accept()
+        if accept is None or await _accept_for_refusal(connection, accept, receive, send):
+            await self._send_for_app(connection, send, message, fallback=fallback)
+
     async def _send_for_app(
         self, connection: Connection, send: Send, message: Message, *, fallback: bool
     ) -> None:
@@ -456,11 +484,6 @@ class CloseGuardMiddleware:
         if message["type"] != "websocket.close" or connection.state is State.REFUSED:
             # A denial message, or a close before accept that the server answers with HTTP 403.
             await _send_quietly(send, message)
-            return
-        accept = connection.take_owed_accept()
-        if accept is not None and not await _send_quietly(send, accept):
-            # refuse_with="close": the handshake's answer did not go out, so no close can.
-            connection.refusal_accept_failed()
             return
         asked = message["code"]
         connection.close_delivered(asked, await _deliver_close(send, message, fallback))
@@ -535,6 +558,33 @@ async def _accept_only(scope: Scope, receive: Receive, send: Send) -> None:
     if (await receive())["type"] != "websocket.connect":
         return  # the client left during the handshake
     await send(accept_message(scope))
+
+
+async def _accept_for_refusal(
+    connection: Connection, accept: Message, receive: Receive, send: Send
+) -> bool:
+    """``refuse_with="close"``: send ``accept``, which the guard owes before the refusal's
+    close. Return whether the close may follow."""
+    if not connection.connect_seen:
+        # The app refused without reading the handshake (Starlette's close() before accept does
+        # not read it). ASGI hands over websocket.connect first, and granian 2.8 panics, and its
+        # worker exits, on a receive() after the close while that message is still unread: the
+        # guard's wait for the client's close does one. Read it now, as an accepting app would.
+        try:
+            message = await receive()
+        except Exception as exc:
+            logger.debug("could not read the handshake before a refusal: %r", exc)
+            connection.refusal_accept_failed()
+            return False
+        if message["type"] == "websocket.disconnect":
+            connection.left_before_the_refusal(message)
+            return False
+        connection.connect_received()
+    if not await _send_quietly(send, accept):
+        # The handshake's answer did not go out, so no close can.
+        connection.refusal_accept_failed()
+        return False
+    return True
 
 
 async def _send_quietly(send: Send, message: Message) -> bool:

@@ -537,3 +537,26 @@ def test_a_refusal_then_the_clients_close() -> None:
     assert (c.state, c.closed_by, c.code) == (State.CLOSED, "app", 4401)
     # A shutdown after the refusal sends nothing more.
     assert c.cancelled(None) is None
+
+
+def test_the_client_left_before_the_refusals_accept() -> None:
+    # The guard reads the handshake before its accept, when the app never did: a disconnect
+    # there means nothing goes out, and the client ended the connection.
+    c = connection("handshake", REFUSING)
+    c.close_requested(close(4401, "login required"))
+    assert not c.connect_seen
+    c.left_before_the_refusal(disconnect(1001, "gone"))
+    assert (c.state, c.closed_by, c.code, c.reason, c.owed_accept) == (
+        State.CLOSED,
+        "client",
+        1001,
+        "gone",
+        None,
+    )
+    assert c.ended == disconnect(1001, "gone")
+
+
+def test_the_handshakes_connect_is_noted() -> None:
+    c = connection("handshake", REFUSING)
+    c.connect_received()
+    assert c.connect_seen

@@ -126,6 +126,11 @@ async def return_before_accept(scope: Scope, receive: Receive, send: Send) -> No
     await receive()
 
 
+async def close_without_reading_the_handshake(scope: Scope, receive: Receive, send: Send) -> None:
+    # Starlette's close() before accept: the guard reads the connect before its own accept.
+    await send(close(4401, "login required"))
+
+
 @dataclass(frozen=True)
 class AwaitPoint:
     """One await of the guard, how to reach it, and what must come out of a cancellation there."""
@@ -142,6 +147,8 @@ class AwaitPoint:
     while_draining: bool = False
     #: A refusal before accept is answered with the guard's accept and a close.
     refuse_with_close: bool = False
+    #: What the client sends (nothing: the server's receive() stalls at once).
+    client: tuple[Message, ...] = (CONNECT,)
 
     async def guard_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {"refuse_with": "close"} if self.refuse_with_close else {}
@@ -186,6 +193,9 @@ AWAIT_POINTS = [
                1012, while_draining=True),
     # refuse_with="close": the guard's accept, its close, and the wait for the client's close,
     # after each of the three refusals before accept.
+    AwaitPoint("the read of the handshake before a refusal's accept",
+               close_without_reading_the_handshake, never, None, "app", 4401,
+               refuse_with_close=True, client=()),
     AwaitPoint("the accept of a refusal after the app's close", close_before_accept,
                stall_on("websocket.accept"), None, "app", 4401, refuse_with_close=True),
     AwaitPoint("the close of a refusal after the app's close", close_before_accept,
@@ -230,7 +240,7 @@ async def cancel_in_scope(point: AwaitPoint, **options: Any) -> Cancelled:
         **options,
         **await point.guard_options(),
     )
-    server = StallingServer(client=(CONNECT,), stall_send=point.stall_send)
+    server = StallingServer(client=point.client, stall_send=point.stall_send)
     escaped: Exception | None = None
     cancelled_at = [0.0]
     with anyio.fail_after(10):
@@ -292,7 +302,7 @@ async def test_a_one_shot_task_cancel_at_every_await_keeps_every_promise(
         close_timeout=CLOSE_TIMEOUT,
         **await point.guard_options(),
     )
-    server = StallingServer(client=(CONNECT,), stall_send=point.stall_send)
+    server = StallingServer(client=point.client, stall_send=point.stall_send)
     task = asyncio.ensure_future(guard(server.scope, server.receive, server.send))
     with anyio.fail_after(10):
         await server.stalled.wait()

@@ -1214,3 +1214,61 @@ async def test_reraise_false_logs_a_crash_before_accept_and_returns(
     (logged,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert "closed with 1011" in logged.getMessage()
     assert outcome.record.exception is Boom
+
+
+async def closes_without_reading_the_handshake(scope: Scope, receive: Receive, send: Send) -> None:
+    # Starlette's websocket.close() before accept sends the close without reading the connect.
+    await send(LOGIN_REQUIRED)
+
+
+async def test_the_guard_reads_the_handshake_before_its_accept_when_the_app_did_not() -> None:
+    # ASGI hands over websocket.connect first; granian 2.8 panics on a receive() after the
+    # close while it is unread, which the guard's wait for the client's close does.
+    records: list[CloseRecord] = []
+    outcome = await run(
+        guarded(closes_without_reading_the_handshake, records, refuse_with="close"),
+        records=records,
+    )
+    assert outcome.server.sent == [ACCEPT, LOGIN_REQUIRED]
+    assert outcome.server.received == [CONNECT, disconnect(4401, "")]
+    assert (outcome.record.closed_by, outcome.record.code) == ("app", 4401)
+
+
+async def test_a_starlette_close_before_accept_is_a_refusal_the_browser_can_read() -> None:
+    from starlette.websockets import WebSocket
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await WebSocket(scope, receive, send).close(4401, "login required")
+
+    records: list[CloseRecord] = []
+    outcome = await run(
+        offering(guarded(app, records, refuse_with="close"), ["chat.v1"]), records=records
+    )
+    assert outcome.server.sent == [{**ACCEPT, "subprotocol": "chat.v1"}, LOGIN_REQUIRED]
+    assert (outcome.record.accepted, outcome.record.code) == (False, 4401)
+
+
+async def test_a_client_gone_before_the_refusals_accept_gets_nothing() -> None:
+    records: list[CloseRecord] = []
+    outcome = await run(
+        guarded(closes_without_reading_the_handshake, records, refuse_with="close"),
+        disconnect(1001, "bye"),
+        records=records,
+    )
+    assert outcome.server.sent == []
+    assert (outcome.record.closed_by, outcome.record.code, outcome.record.reason) == (
+        "client",
+        1001,
+        "bye",
+    )
+
+
+async def test_a_handshake_that_cannot_be_read_ends_the_refusal_quietly() -> None:
+    records: list[CloseRecord] = []
+    server = InMemoryServer(client=(), receive_error=ConnectionResetError("gone"))
+    guard = guarded(closes_without_reading_the_handshake, records, refuse_with="close")
+    with anyio.fail_after(5):
+        await guard(server.scope, server.receive, server.send)
+    assert server.sent == []
+    (record,) = records
+    assert (record.closed_by, record.code, record.accepted) == ("server", None, False)
