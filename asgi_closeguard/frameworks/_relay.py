@@ -1,30 +1,51 @@
-"""What the framework adapters share: the relay that hands a handler's exception to the guard.
+"""What the framework adapters share: the relay that hands a handler's exception to the guard,
+and the checks of what an adapter is given.
 
 A framework hook that learns of a handler's exception calls :func:`escape`. When the connection
-runs behind :class:`Relay` (the relay marks the scope), ``escape`` raises :class:`Escape`: a
-``BaseException``, so it passes every ``except Exception`` of the framework — its logging, its
-own close (Litestar 4500, Quart 1000, BlackSheep 1011 with the exception's text) — and the
-relay turns it back into the handler's exception, which ``CloseGuardMiddleware`` then handles
-as any exception that escaped the app: 1011 (or the mapped code) after accept, HTTP 500 before.
+runs behind an active :class:`Relay` (the relay marks the scope), ``escape`` raises
+:class:`Escape`: a ``BaseException``, so it passes every ``except Exception`` of the framework
+— its logging, its own close (Litestar 4500, Quart 1000, BlackSheep 1011 with the exception's
+text) — and the relay turns it back into the handler's exception, which ``CloseGuardMiddleware``
+then handles as any exception that escaped the app: 1011 (or the mapped code) after accept,
+HTTP 500 before.
 
-Served without the relay, the same app keeps the framework's own behaviour: ``escape`` does
-nothing there.
+Two guards around one app — an adapter's twice, or ``CloseGuardMiddleware`` around an app that
+has its adapter — act as one: the inner guard steps aside, and so does the inner relay when an
+outer relay is active, so that an exception is handed on once, to the guard that serves. An
+inner relay under a plain guard stays active: the exception it raises goes on, through the
+inner guard that stepped aside, to the outer guard. Served without the relay, the same app
+keeps the framework's own behaviour: ``escape`` does nothing there.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from types import ModuleType
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from .._middleware import CloseGuardMiddleware
+from .._middleware import GUARD_SCOPE_KEY, CloseGuardMiddleware
+from .._options import GuardOptions
+from .._route import ROUTE_KEY
 from .._types import ASGIApp, Receive, Scope, Send
 
-#: Set in a WebSocket scope while its connection runs behind the relay.
+#: Set in a WebSocket scope while its connection runs behind an active relay.
 RELAYED: Final = "asgi_closeguard.relayed"
-#: The ``id()`` of the exception the relay handed to the guard.
+#: The handler's exception that the relay handed to the guard, raised again by the guard.
 HANDED: Final = "asgi_closeguard.handed"
+
+#: Each framework whose apps an adapter takes (or that needs none), by its top-level module:
+#: the adapter's module, or ``None`` for the plain middleware.
+_ADAPTER_OF: Final[Mapping[str, str | None]] = {
+    "litestar": "litestar",
+    "quart": "quart",
+    "falcon": "falcon",
+    "blacksheep": "blacksheep",
+    "channels": "channels",
+    "django": "channels",
+    "starlette": None,
+    "fastapi": None,
+}
 
 
 class Escape(BaseException):
@@ -36,17 +57,25 @@ class Escape(BaseException):
 
 
 def relayed(scope: Mapping[str, Any] | None) -> bool:
-    """Whether the connection of ``scope`` runs behind :class:`Relay`."""
+    """Whether the connection of ``scope`` runs behind an active :class:`Relay`."""
     return scope is not None and scope.get(RELAYED) is True
 
 
+def guard_around(scope: Mapping[str, Any] | None) -> bool:
+    """Whether a guard serves the connection of ``scope`` (whichever it is)."""
+    return scope is not None and GUARD_SCOPE_KEY in scope
+
+
+def note_route(scope: Mapping[str, Any], template: str) -> None:
+    """Give the record the framework's own route template (see ``_route.route_template``).
+
+    Mapping: the frameworks type their scopes as TypedDicts; each is the server's dict.
+    """
+    cast("MutableMapping[str, Any]", scope)[ROUTE_KEY] = template
+
+
 def escape(exception: Exception, scope: Mapping[str, Any] | None) -> None:
-    """Hand ``exception`` to the guard, past the framework, if the relay is in place."""
-    if scope is not None and scope.get(HANDED) == id(exception):
-        # The guard has answered this exception and re-raised it (``reraise=True``) into a
-        # layer of the framework outside the guard (Litestar's app-wide exception handler,
-        # around the plugin's guard): on to the server, untouched, for its log.
-        raise exception
+    """Hand ``exception`` to the guard, past the framework, if an active relay is in place."""
     if relayed(scope):
         raise Escape(exception)
 
@@ -54,20 +83,20 @@ def escape(exception: Exception, scope: Mapping[str, Any] | None) -> None:
 class Relay:
     """A thin ASGI app between the guard and the framework: raises what :func:`escape` carried.
 
-    HTTP and lifespan scopes pass straight through.
+    HTTP and lifespan scopes pass straight through, and so does a connection that another
+    relay, outside this one, already serves.
     """
 
-    def __init__(self, app: Any) -> None:
-        # Any: each framework types its ASGI callable in its own words.
-        self.app: ASGIApp = app
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "websocket":
+        if scope["type"] != "websocket" or not self.active(scope):
             await self.app(scope, receive, send)
             return
         scope[RELAYED] = True
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, self.framework_send(scope, send))
         except BaseException as raised:
             escaped = _escape_in(raised)
             if escaped is None:
@@ -77,10 +106,19 @@ class Relay:
             return
         finally:
             del scope[RELAYED]
-        scope[HANDED] = id(exception)
+        scope[HANDED] = exception
         # Raised outside the `except` block, so that the carrier does not become the
         # exception's context: the traceback the server logs is the handler's own.
         raise exception
+
+    def active(self, scope: Scope) -> bool:
+        """Whether this relay hands on the exceptions of the connection: unless a relay outside
+        it already does."""
+        return RELAYED not in scope
+
+    def framework_send(self, scope: Scope, send: Send) -> Send:
+        """The ``send`` the framework is given: the server's own, here."""
+        return send
 
 
 def _escape_in(raised: BaseException) -> Escape | None:
@@ -99,9 +137,18 @@ def _escape_in(raised: BaseException) -> Escape | None:
     return None
 
 
-def guarded(app: Any, options: dict[str, Any]) -> CloseGuardMiddleware:
+def guarded(app: ASGIApp, options: GuardOptions) -> CloseGuardMiddleware:
     """``app`` behind the relay and the guard, built with the guard's own keyword options."""
     return CloseGuardMiddleware(Relay(app), **options)
+
+
+def check_options(options: GuardOptions) -> None:
+    """Check ``options`` now, by the guard itself, for an adapter that builds its guard later."""
+    CloseGuardMiddleware(_placeholder, **options)
+
+
+async def _placeholder(scope: Scope, receive: Receive, send: Send) -> None:
+    raise NotImplementedError
 
 
 def require(module: str, package: str) -> ModuleType:
@@ -113,3 +160,40 @@ def require(module: str, package: str) -> ModuleType:
             f"asgi_closeguard.frameworks.{module.partition('.')[0]} needs {package}: "
             f"pip install {package}"
         ) from exc
+
+
+def framework_of(app: object) -> str | None:
+    """The framework ``app`` belongs to, by the module of its class (or of the function, for
+    Channels' ``as_asgi()`` apps), among those :data:`_ADAPTER_OF` knows."""
+    modules = [cls.__module__ for cls in type(app).__mro__]
+    modules.append(str(getattr(app, "__module__", "")))
+    for module in modules:
+        top = module.partition(".")[0]
+        if top in _ADAPTER_OF:
+            return top
+    return None
+
+
+def belongs_elsewhere(app: object, adapter: str) -> bool:
+    """Whether ``app`` is another framework's, one that ``adapter`` is not for."""
+    found = framework_of(app)
+    return found is not None and _ADAPTER_OF[found] != adapter
+
+
+def wrong_app(app: object, adapter: str, expected: str) -> TypeError:
+    """The error for an app that ``adapter``'s ``guard()`` does not take, naming what does."""
+    kind = type(app)
+    given = f"{kind.__module__}.{kind.__qualname__}"
+    found = framework_of(app)
+    right = _ADAPTER_OF.get(found or "", adapter)
+    if isinstance(app, CloseGuardMiddleware):
+        hint = "give the adapter the framework's app itself, not one already behind the guard"
+    elif right is None:
+        hint = "Starlette and FastAPI need no adapter: app.add_middleware(CloseGuardMiddleware)"
+    elif right != adapter:
+        hint = f"use its own adapter: from asgi_closeguard.frameworks.{right} import guard"
+    else:
+        hint = f"build one first, as {adapter}'s docs do"
+    return TypeError(
+        f"asgi_closeguard.frameworks.{adapter}.guard() takes {expected}, not {given}: {hint}"
+    )

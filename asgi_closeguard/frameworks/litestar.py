@@ -1,77 +1,219 @@
-"""Litestar behind the guard: ``after_exception`` hands the handler's exception to it.
+"""Litestar behind the guard, as a plugin::
 
->>> from asgi_closeguard.frameworks.litestar import guard
->>> app = guard(Litestar(route_handlers=[...]))  # doctest: +SKIP
-
-or, as a plugin, with the app object served as it is::
+    from asgi_closeguard.frameworks.litestar import CloseGuardPlugin
 
     app = Litestar(route_handlers=[...], plugins=[CloseGuardPlugin()])
 
-Litestar catches a WebSocket handler's exception, runs its ``after_exception`` hooks and then
-closes with 4500 "Internal Server Error" (before accept: a close the server answers with 403).
-The adapter's hook, added last, hands the exception to the guard before that close: the client
-gets 1011 (or the mapped code), an HTTP 500 before accept, and the record names the exception.
+served as Litestar serves apps (``litestar run``, ``uvicorn app:app``). For an app built
+elsewhere, ``guard(app)`` does the same to the app object itself and returns it.
+
+Litestar catches a WebSocket handler's exception, logs it (as its logging config says), runs
+its ``after_exception`` hooks and then closes with 4500 "Internal Server Error" (before accept:
+a close the server answers with 403). Behind the adapter all of that runs as without it, once
+per exception and in the order the app's hooks and plugins put it — only the close is the
+guard's: 1011 (or the mapped code), an HTTP 500 before accept, and the record names the
+exception. The adapter's hook marks the exception; the close Litestar then sends is the moment
+the adapter hands the exception to the guard. Litestar has handled it, so the guard gives it
+back to Litestar rather than to the server: the server logs no traceback, as without the guard.
 
 Litestar's deliberate closes stay Litestar's: a ``WebSocketException`` closes with its own code
 and detail, and an ``HTTPException`` below 500 (``NotAuthorizedException`` from a guard, say)
 with Litestar's 4500 and its detail, a 403 before accept. HTTP is untouched.
+
+The plugin puts the guard in every route's middleware, so a WebSocket to a path with no route
+never reaches it (Litestar refuses it: HTTP 403); ``guard(app)`` puts it around Litestar's
+router, so those connections have a record too. Both together act as one guard.
 
 Needs Litestar: ``pip install litestar``. Importing this module does not import it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+import sys
+from collections.abc import Mapping, MutableMapping
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Final, cast
 
-from .._middleware import CloseGuardMiddleware
-from ._relay import escape, guarded, require
+from .._middleware import GUARD_SCOPE_KEY, CloseGuardMiddleware
+from .._types import ASGIApp, Message, Receive, Scope, Send
+from ._relay import HANDED, Escape, Relay, relayed, require, wrong_app
 
 if TYPE_CHECKING:
     from litestar import Litestar
     from litestar.config.app import AppConfig
 
+    from .._options import GuardOptions
+
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
+
 __all__ = ["CloseGuardPlugin", "guard"]
 
+#: The handler's exception, marked by the hook until Litestar sends its close for it.
+_PENDING: Final = "asgi_closeguard.litestar.pending"
+#: Set when a crash before accept must reach the server, for its HTTP 500.
+_TO_SERVER: Final = "asgi_closeguard.litestar.to_server"
+_DENIAL_EXTENSION: Final = "websocket.http.response"
+#: The app the guard serves, the route's (plugin) or Litestar's router (``guard(app)``), and
+#: whether it is a route's.
+_next_app: ContextVar[tuple[ASGIApp, bool]] = ContextVar("asgi_closeguard_litestar_next_app")
 
-def guard(app: Litestar, **options: Any) -> CloseGuardMiddleware:
-    """Return ``app`` behind ``CloseGuardMiddleware``, with Litestar's hook wired.
 
-    ``options`` are ``CloseGuardMiddleware``'s keyword options. Serve the returned app.
+def guard(app: Litestar, **options: Unpack[GuardOptions]) -> Litestar:
+    """Put the guard around ``app``'s router, wire Litestar's hook, and return ``app`` itself.
+
+    The app object stays the one to serve (``litestar run`` finds it as before).
+    ``options`` are ``CloseGuardMiddleware``'s keyword options, checked now.
     """
     require("litestar", "litestar")
+    from litestar import Litestar
+
+    if not isinstance(app, Litestar):
+        raise wrong_app(app, "litestar", "a Litestar app")
+    guard = _LitestarGuard(options)
     if _after_exception not in app.after_exception:
         app.after_exception.append(_after_exception)
-    return guarded(app, options)
+    app.asgi_handler = guard.entry(app.asgi_handler, route=False)
+    app.on_shutdown.append(guard.shutdown)
+    return app
 
 
 class CloseGuardPlugin:
     """Litestar's idiom: ``Litestar(..., plugins=[CloseGuardPlugin(**options)])``.
 
-    Adds the hook and the guard as the outermost middleware of every route. Routing happens
-    before Litestar's middleware, so a WebSocket to a path with no route never reaches the
-    guard: Litestar closes it with its own 4404. ``guard(app)`` guards those too.
+    Adds the hook, and one guard as the outermost middleware of every route. ``options`` are
+    ``CloseGuardMiddleware``'s keyword options, checked now.
     """
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, **options: Unpack[GuardOptions]) -> None:
         require("litestar", "litestar")
-        # Checked now, by the guard itself, rather than when the first route is built.
-        CloseGuardMiddleware(_no_app, **options)
-        self.options = options
+        self.guard = _LitestarGuard(options)
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Litestar's ``InitPluginProtocol``: wire the hook and add the guard."""
-        app_config.after_exception = [*app_config.after_exception, _after_exception]
-        app_config.middleware = [self._middleware, *app_config.middleware]
+        if _after_exception not in app_config.after_exception:
+            app_config.after_exception = [*app_config.after_exception, _after_exception]
+        app_config.middleware = [self._route_middleware, *app_config.middleware]
+        app_config.on_shutdown = [*app_config.on_shutdown, self.guard.shutdown]
         return app_config
 
-    def _middleware(self, app: Any) -> Any:
-        return guarded(app, self.options)
+    def _route_middleware(self, app: Any) -> Any:
+        """Litestar's middleware factory, called with each route's app as ``app=``."""
+        return self.guard.entry(app, route=True)
+
+
+class _LitestarGuard:
+    """One guard for every place it is wired in (every route, or the router), so that one
+    connection is one guard's, and the options and callbacks are given once."""
+
+    def __init__(self, options: GuardOptions) -> None:
+        self.middleware = CloseGuardMiddleware(_LitestarRelay(_call_next), **options)
+
+    def entry(self, app: Any, *, route: bool) -> Any:
+        """The guard in front of ``app``: a route's (``route``) or Litestar's router.
+
+        Any: Litestar types its ASGI callables and middleware factories in its own words.
+        """
+        return _Entry(app, self.middleware, route=route)
+
+    async def shutdown(self) -> None:
+        """Litestar's ``on_shutdown`` hook: tell the guard that the lifespan shutdown arrived,
+        so that it reports the connections the server abandons (Litestar runs its lifespan
+        itself, past the router that the guard wraps)."""
+        await self.middleware({"type": "lifespan"}, _shutdown_message, _ignore)
+
+
+async def _shutdown_message() -> Message:
+    return {"type": "lifespan.shutdown"}
+
+
+async def _ignore(message: Message) -> None:
+    """Nothing answers the lifespan that :meth:`_LitestarGuard.shutdown` plays."""
+
+
+class _Entry:
+    """In front of one app: WebSocket connections go through the guard, the rest straight on."""
+
+    def __init__(self, app: ASGIApp, middleware: CloseGuardMiddleware, *, route: bool) -> None:
+        self.app = app
+        self.middleware = middleware
+        self.route = route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        token = _next_app.set((self.app, self.route))
+        try:
+            await self.middleware(scope, receive, send)
+        except Exception as exc:
+            if (
+                scope.get(HANDED) is not exc
+                or scope.get(GUARD_SCOPE_KEY) is not self.middleware
+                or _TO_SERVER in scope
+            ):
+                raise
+            # Litestar has handled this exception — logged it as its logging config says,
+            # run its after_exception hooks — and this guard has closed for it: it ends here,
+            # as it would have in Litestar without the guard. (With the plugin, Litestar's
+            # app-wide handler outside would otherwise log it and run every hook again.)
+        finally:
+            _next_app.reset(token)
+
+
+async def _call_next(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "lifespan":
+        # Litestar's lifespan never comes this way; the one lifespan here is the shutdown
+        # that _LitestarGuard.shutdown plays for the guard.
+        await receive()
+        return
+    await _next_app.get()[0](scope, receive, send)
+
+
+class _LitestarRelay(Relay):
+    """Hands the marked exception to the guard when Litestar sends its close for it."""
+
+    def active(self, scope: Scope) -> bool:
+        if _next_app.get()[1]:
+            # In a route, under Litestar's app-wide exception handler: an exception handed
+            # from here can reach no guard but this one, outside that handler.
+            return getattr(scope.get(GUARD_SCOPE_KEY), "app", None) is self
+        return super().active(scope)
+
+    def framework_send(self, scope: Scope, send: Send) -> Send:
+        # Before accept, the guard answers a crash with an HTTP 500 itself only where the
+        # server offers the denial response; elsewhere the exception must reach the server.
+        answerable = _DENIAL_EXTENSION in (scope.get("extensions") or {})
+        in_route = _next_app.get()[1]
+        accepted = False
+
+        async def send_unless_handed(message: Message) -> None:
+            nonlocal accepted
+            kind = message["type"]
+            if kind == "websocket.accept":
+                accepted = True
+            elif kind == "websocket.close" and _PENDING in scope:
+                exception = scope.pop(_PENDING)
+                if accepted or answerable:
+                    raise Escape(exception)
+                if not in_route:
+                    scope[_TO_SERVER] = True
+                    raise Escape(exception)
+                # In a route, the exception would reach the server only through Litestar's
+                # app-wide handler, which would handle it a second time: Litestar's own
+                # refusal goes out instead (the server answers it with 403).
+            await send(message)
+
+        return send_unless_handed
 
 
 async def _after_exception(exc: Exception, scope: Mapping[str, Any]) -> None:
-    if scope["type"] == "websocket" and not _deliberate(exc):
-        escape(exc, scope)
+    # It only marks the exception, and raises nothing: every hook runs, in its order, and
+    # Litestar logs as it would; the close Litestar sends next is where the relay takes over.
+    if scope["type"] == "websocket" and relayed(scope) and not _deliberate(exc):
+        cast("MutableMapping[str, Any]", scope).setdefault(_PENDING, exc)
 
 
 def _deliberate(exc: Exception) -> bool:
@@ -81,7 +223,3 @@ def _deliberate(exc: Exception) -> bool:
     if isinstance(exc, WebSocketException):
         return True
     return isinstance(exc, HTTPException) and exc.status_code < 500
-
-
-async def _no_app(scope: Any, receive: Any, send: Any) -> None:
-    raise NotImplementedError
