@@ -3,6 +3,10 @@
 >>> from asgi_closeguard.frameworks.falcon import guard
 >>> asgi_app = guard(app)  # doctest: +SKIP
 
+Serve what ``guard()`` returns: Falcon's app object is its own ASGI callable, so the guard can
+only be around it. Served without it, the app keeps Falcon's own behaviour, and the adapter
+logs one warning at its first WebSocket connection that says so.
+
 Falcon's default handler for an unhandled WebSocket exception logs it and closes with 1011,
 before accept too (which the server answers with 403). The adapter registers a handler for
 ``Exception`` that re-raises on WebSocket connections — Falcon's own way to let an exception out
@@ -20,33 +24,77 @@ Falcon refuses some codes itself, before anything reaches the guard: ``ws.close(
 ``ValueError`` for codes below 1000, 1004-1006 and 1015-1999, so ``close(1006)`` is an
 exception in the handler, which the guard closes with 1011.
 
+The record's ``route`` is Falcon's URI template (``/rooms/{room}``), read by a middleware
+component the adapter adds (``process_resource_ws``).
+
 Needs Falcon: ``pip install falcon``. Importing this module does not import it.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
+import sys
 from typing import TYPE_CHECKING, Any
 
 from .._middleware import CloseGuardMiddleware
-from ._relay import guarded, relayed, require
+from ._relay import guard_around, guarded, note_route, relayed, require, wrong_app
 
 if TYPE_CHECKING:
     from falcon.asgi import App, Request, Response, WebSocket
 
+    from .._options import GuardOptions
+
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
+
 __all__ = ["guard"]
 
+logger = logging.getLogger("asgi_closeguard")
 
-def guard(app: App[Any, Any], **options: Any) -> CloseGuardMiddleware:
+
+def guard(app: App[Any, Any], **options: Unpack[GuardOptions]) -> CloseGuardMiddleware:
     """Return ``app`` behind ``CloseGuardMiddleware``, with an error handler wired.
 
-    ``options`` are ``CloseGuardMiddleware``'s keyword options. Serve the returned app.
+    ``options`` are ``CloseGuardMiddleware``'s keyword options, checked now. Serve the
+    returned app.
     """
     require("falcon", "falcon")
+    import falcon.asgi
+
+    if not isinstance(app, falcon.asgi.App):
+        expected = "a falcon.asgi.App (falcon.App is Falcon's WSGI app, without WebSockets)"
+        raise wrong_app(app, "falcon", expected)
+    guarded_app = guarded(app, options)
     current = app._error_handlers.get(Exception)
     if current is None or not getattr(current, "_closeguard", False):
         app.add_error_handler(Exception, _handler(current or app._python_error_handler))
-    return guarded(app, options)
+        app.add_middleware(_RouteAndServing())
+    return guarded_app
+
+
+class _RouteAndServing:
+    """A Falcon middleware component: the record's route, and a warning when the app is
+    served without the guard that ``guard()`` returned."""
+
+    def __init__(self) -> None:
+        self.warned = False
+
+    async def process_resource_ws(
+        self, req: Request, ws: WebSocket, resource: object, params: dict[str, Any]
+    ) -> None:
+        if guard_around(req.scope):
+            # Falcon has routed the request: its URI template is set.
+            note_route(req.scope, req.uri_template or "")
+        elif not self.warned:
+            self.warned = True
+            logger.warning(
+                "this Falcon app was given to asgi_closeguard.frameworks.falcon.guard(), but "
+                "it is served without the guard: serve what guard() returned "
+                "(asgi_app = guard(app)), not the app itself"
+            )
 
 
 def _handler(previous: Any) -> Any:

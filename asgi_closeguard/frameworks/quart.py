@@ -1,71 +1,89 @@
-"""Quart behind the guard: the ``got_websocket_exception`` signal hands the exception to it.
+"""Quart behind the guard, as an extension::
 
->>> from asgi_closeguard.frameworks.quart import guard
->>> asgi_app = guard(app)  # doctest: +SKIP
+    from asgi_closeguard.frameworks.quart import CloseGuard
 
-or, as an extension, with the Quart app served as it is::
+    app = Quart(__name__)
+    CloseGuard(app)  # or: guard = CloseGuard(); guard.init_app(app)
 
-    CloseGuard(app)
+with the Quart app served as Quart serves it (``quart run``, ``hypercorn app:app``).
+``guard(app)`` is the same in one call, and returns ``app``.
 
 Quart logs a WebSocket handler's exception, swallows it and closes with 1000, so a crash looks
 like a normal closure (before accept it answers 500 itself). Quart sends
 ``got_websocket_exception`` before it logs or closes; the adapter's receiver hands the exception
 to the guard there: the client gets 1011 (or the mapped code), an HTTP 500 before accept, and
 the record names the exception. The traceback is logged once, by the server, as for any app
-behind the guard.
+behind the guard, in place of Quart's "Exception on websocket" line; Quart's test client raises
+the handler's exception rather than a close with 1000.
 
 Only unhandled WebSocket exceptions take that path. HTTP requests, ``abort()`` and every
 ``HTTPException``, and exceptions that an ``errorhandler`` of the app handles, are answered by
 Quart exactly as before (``abort(403)`` after accept still closes with Quart's 1000).
+
+The record's ``route`` is Quart's URL rule (``/rooms/<room>``), read when Quart sends
+``websocket_started``.
 
 Needs Quart: ``pip install quart``. Importing this module does not import it.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
-from .._middleware import CloseGuardMiddleware
-from ._relay import escape, guarded, require
+from ._relay import check_options, escape, guarded, note_route, require, wrong_app
 
 if TYPE_CHECKING:
     from quart import Quart
 
+    from .._options import GuardOptions
+
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
+
 __all__ = ["CloseGuard", "guard"]
 
 
-def guard(app: Quart, **options: Any) -> CloseGuardMiddleware:
-    """Return ``app`` behind ``CloseGuardMiddleware``, with Quart's signal wired.
+def guard(app: Quart, **options: Unpack[GuardOptions]) -> Quart:
+    """Put the guard around ``app.asgi_app``, wire Quart's signals, and return ``app`` itself.
 
-    ``options`` are ``CloseGuardMiddleware``'s keyword options. Serve the returned app.
+    ``CloseGuard(app, **options)`` in one call: the Quart app stays the object to serve.
+    ``options`` are ``CloseGuardMiddleware``'s keyword options, checked now.
     """
-    _connect(app)
-    return guarded(app, options)
+    CloseGuard(app, **options)
+    return app
 
 
 class CloseGuard:
     """Quart's extension idiom: ``CloseGuard(app, **options)``, or ``init_app`` later.
 
     Wraps ``app.asgi_app``, as Quart's docs do for ASGI middleware, so the Quart app itself
-    stays the object to serve.
+    stays the object to serve. ``options`` are ``CloseGuardMiddleware``'s keyword options,
+    checked now.
     """
 
-    def __init__(self, app: Quart | None = None, **options: Any) -> None:
+    def __init__(self, app: Quart | None = None, **options: Unpack[GuardOptions]) -> None:
+        require("quart", "quart")
+        check_options(options)
         self.options = options
         if app is not None:
             self.init_app(app)
 
     def init_app(self, app: Quart) -> None:
-        """Wire the signal and put the guard around ``app.asgi_app``."""
-        _connect(app)
+        """Wire the signals and put the guard around ``app.asgi_app``."""
+        signals = require("quart.signals", "quart")
+        from quart import Quart
+
+        if not isinstance(app, Quart):
+            raise wrong_app(app, "quart", "a Quart app")
+        # Strong references: blinker keeps only weak ones by default, and the receivers are
+        # module-level functions anyway. Connecting twice is a no-op.
+        signals.got_websocket_exception.connect(_got_websocket_exception, sender=app, weak=False)
+        signals.websocket_started.connect(_websocket_started, sender=app, weak=False)
         app.asgi_app = guarded(app.asgi_app, self.options)  # type: ignore[method-assign,assignment]
-
-
-def _connect(app: Quart) -> None:
-    signals = require("quart.signals", "quart")
-    # A strong reference: blinker keeps only weak ones by default, and the receiver is a
-    # module-level function anyway. Connecting twice is a no-op.
-    signals.got_websocket_exception.connect(_got_websocket_exception, sender=app, weak=False)
+        app.extensions["asgi_closeguard"] = self
 
 
 async def _got_websocket_exception(sender: Quart, *, exception: Exception, **extra: Any) -> None:
@@ -73,3 +91,11 @@ async def _got_websocket_exception(sender: Quart, *, exception: Exception, **ext
 
     if has_websocket_context():
         escape(exception, websocket.scope)
+
+
+async def _websocket_started(sender: Quart, **extra: Any) -> None:
+    from quart import websocket
+
+    rule = websocket.url_rule
+    if rule is not None:
+        note_route(websocket.scope, rule.rule)

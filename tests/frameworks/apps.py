@@ -63,6 +63,16 @@ OWN: dict[str, str] = {
     "channels": "`DenyConnection` in `connect()`",
 }
 
+#: The route every guarded connection records: each framework's template for ``/{name}``.
+ROUTES: dict[str, str] = {
+    "fastapi": "/{name}",
+    "litestar": "/{name}",
+    "quart": "/<name>",
+    "falcon": "/{name}",
+    "blacksheep": "/{name}",
+    "channels": "/<str:name>",
+}
+
 _token: contextvars.ContextVar[str] = contextvars.ContextVar("token", default="")
 _RECORDS: dict[str, CloseRecord] = {}
 _ARRIVED: dict[str, asyncio.Event] = {}
