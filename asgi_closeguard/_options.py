@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TypedDict
 
 from ._drain import Drain
+from ._middleware import RefuseWith
 from ._validation import ExceptionCodes, OnClose
 
 __all__ = ["GuardOptions"]
@@ -27,3 +28,4 @@ class GuardOptions(TypedDict, total=False):
     expose_exception_text: bool
     close_timeout: float
     drain: Drain | None
+    refuse_with: RefuseWith

@@ -1,0 +1,1 @@
+"""Small apps written as each framework's docs write them, checked with ``mypy --strict``."""
