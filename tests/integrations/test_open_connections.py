@@ -270,3 +270,34 @@ async def test_a_drain_brings_the_count_to_zero() -> None:
     await run(guard)
     assert open_on_both(backends) == [{"": 0}, {"": 0}]
     assert [(r.code, r.accepted) for r in records] == [(1012, True)] * 4
+
+
+# --- every framework adapter: the route at the accept is the record's -------------------------
+
+FRAMEWORKS = ["fastapi", "litestar", "quart", "falcon", "blacksheep", "channels"]
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_each_framework_counts_its_connection_on_the_records_route(
+    framework: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The guard reads the route at the accept and again for the record; the count goes down
+    # only if both name the same route, which every framework sets before its handler runs.
+    from tests.frameworks import apps
+
+    prometheus = Prometheus()
+    build = getattr(apps, f"{framework}_app")
+    app = build(True, {"on_close": [prometheus.integration]})
+    # No lifespan: Channels' router has none, and none of this needs it.
+    client = TestClient(app)
+    with (
+        caplog.at_level(logging.WARNING, logger="asgi_closeguard"),
+        client.websocket_connect("/client-close") as websocket,
+    ):
+        assert websocket.receive_text() == "ready"
+        (route,) = prometheus.open_now()
+        assert prometheus.open_now() == {route: 1}
+        assert route not in ("", "/client-close")  # a template, never the raw path
+        websocket.close(1000)
+    assert prometheus.open_now() == {route: 0}
+    assert not [r for r in caplog.records if "not told was opened" in r.getMessage()]
