@@ -126,6 +126,30 @@ def test_a_starlette_app_gets_its_route_template(registry: CollectorRegistry) ->
     assert closes(registry) == {("1001", "app", "", "/chat/{channel:int}"): 1.0}
 
 
+def test_a_route_under_a_mount_has_the_mounts_template_first(registry: CollectorRegistry) -> None:
+    # docs/observability.md: "/v2/{tenant}/rooms/{room}", and include_router keeps its prefix.
+    from fastapi import APIRouter, FastAPI
+
+    async def kick(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.close(4000)
+
+    sub_app, router, app = FastAPI(), APIRouter(), FastAPI()
+    sub_app.add_api_websocket_route("/rooms/{room}", kick)
+    router.add_api_websocket_route("/feed/{feed}", kick)
+    app.include_router(router, prefix="/api")
+    app.mount("/v2/{tenant}", sub_app)
+    app.add_middleware(CloseGuardMiddleware, on_close=CloseMetrics(registry=registry))
+    with TestClient(app) as client:
+        for url in ("/v2/acme/rooms/r-1", "/api/feed/f-1"):
+            with client.websocket_connect(url) as websocket:
+                assert websocket.receive()["code"] == 4000
+    assert closes(registry) == {
+        ("4000", "app", "", "/v2/{tenant}/rooms/{room}"): 1.0,
+        ("4000", "app", "", "/api/feed/{feed}"): 1.0,
+    }
+
+
 @pytest.mark.anyio
 async def test_a_plain_asgi_app_has_an_empty_route_and_a_lost_connection_counts_as_none(
     registry: CollectorRegistry,
