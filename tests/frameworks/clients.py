@@ -1,0 +1,212 @@
+"""What each framework's own test client, and its own log, show for a handler that raises:
+without the guard and behind the setup ``docs/frameworks.md`` leads with. ``TEST_CLIENTS`` is
+what the page says; ``test_clients.py`` observes it again and compares.
+"""
+
+# No `from __future__ import annotations`: the frameworks read handlers' annotations at run time.
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tests.frameworks import apps
+
+
+@dataclass(frozen=True)
+class TestClientRow:
+    """One framework's test client: what a crash shows, raw and guarded, and what changes."""
+
+    __test__ = False  # not a pytest test class
+
+    client: str  # the test client, as the framework's docs name it
+    after_accept: tuple[str, str]  # (without the guard, behind it)
+    before_accept: tuple[str, str]
+    log: tuple[str, str]  # the framework's own log line for the exception, or "—"
+    change: str  # the one line a test changes
+
+
+TEST_CLIENTS: dict[str, TestClientRow] = {
+    "litestar": TestClientRow(
+        client="`litestar.testing.TestClient`",
+        after_accept=("`WebSocketDisconnect`, code 4500", "`WebSocketDisconnect`, code 1011"),
+        before_accept=("`WebSocketDisconnect`, code 4500", "`WebSocketDisconnect`, code 4500"),
+        log=("its exception log, as its logging config says", "the same, once"),
+        change="`assert raised.value.code == 4500` becomes `== 1011`",
+    ),
+    "quart": TestClientRow(
+        client="`app.test_client()`",
+        after_accept=("`WebsocketDisconnectError`", "the handler's `RuntimeError`"),
+        before_accept=("`WebsocketResponseError`, 500", "the handler's `RuntimeError`"),
+        log=("Exception on websocket", "—"),
+        change="`pytest.raises(WebsocketDisconnectError)` becomes `pytest.raises(RuntimeError)`",
+    ),
+    "falcon": TestClientRow(
+        client="`falcon.testing.ASGIConductor`",
+        after_accept=("`WebSocketDisconnected`, code 1011", "the handler's `RuntimeError`"),
+        before_accept=("`WebSocketServerError`, code 1011", "the handler's `RuntimeError`"),
+        log=("[FALCON] Unhandled exception in ASGI app", "—"),
+        change="`pytest.raises(WebSocketDisconnected)` becomes `pytest.raises(RuntimeError)`",
+    ),
+    "blacksheep": TestClientRow(
+        client="`blacksheep.testing.TestClient` takes the `Application` itself, so it tests "
+        "without the guard; Starlette's `TestClient(asgi_app)` tests what `guard()` returned",
+        after_accept=("close 1011 with the exception's text", "close 1011 'Internal Error'"),
+        before_accept=("`WebSocketDisconnect`, code 1000", "the handler's `RuntimeError`"),
+        log=("Exception while handling WebSocket", "—"),
+        change="`TestClient(app)` becomes `starlette.testclient.TestClient(asgi_app)`",
+    ),
+    "channels": TestClientRow(
+        client="`channels.testing.WebsocketCommunicator`",
+        after_accept=(
+            "`receive_output()` raises the handler's `RuntimeError`",
+            "`receive_output()` returns the close 1011 'Internal Error', the next raises",
+        ),
+        before_accept=(
+            "`connect()` raises the handler's `RuntimeError`",
+            "`connect()` raises the handler's `RuntimeError`",
+        ),
+        log=("—", "—"),
+        change="one `assert (await communicator.receive_output())['code'] == 1011` "
+        "before the `pytest.raises(RuntimeError)`",
+    ),
+}
+
+
+def _raised(exc: BaseException) -> str:
+    name = type(exc).__name__
+    if isinstance(exc, RuntimeError) and apps.SECRET in str(exc):
+        return "the handler's `RuntimeError`"
+    code = getattr(exc, "code", None)
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    extra = f", code {code}" if code is not None else f", {status}" if status else ""
+    return f"`{name}`{extra}"
+
+
+def _outcome(run: Callable[[], Any]) -> str:
+    try:
+        run()
+    except BaseException as exc:  # every test client reports in its own way
+        return _raised(exc)
+    return "nothing raised"
+
+
+def _litestar(guarded: bool, path: str) -> str:
+    from litestar.testing import TestClient
+
+    app = apps.litestar_app(True, {}, plugin=True) if guarded else apps.litestar_app(False)
+
+    def session() -> None:
+        with TestClient(app) as client, client.websocket_connect(path) as websocket:
+            websocket.receive_text()
+
+    return _outcome(session)
+
+
+def _quart(guarded: bool, path: str) -> str:
+    app = apps.quart_app(True, {}, extension=True) if guarded else apps.quart_app(False)
+
+    async def session() -> None:
+        async with app.test_client().websocket(path) as websocket:
+            await websocket.receive()
+
+    return _outcome(lambda: asyncio.run(session()))
+
+
+def _falcon(guarded: bool, path: str) -> str:
+    from falcon.testing import ASGIConductor
+
+    app = apps.falcon_app(guarded, {})
+
+    async def session() -> None:
+        async with ASGIConductor(app) as conductor, conductor.simulate_ws(path) as websocket:
+            await websocket.receive_text()
+
+    return _outcome(lambda: asyncio.run(session()))
+
+
+def _blacksheep(guarded: bool, path: str) -> str:
+    from starlette.testclient import TestClient
+
+    app = apps.blacksheep_app(guarded, {})
+    received: list[dict[str, Any]] = []
+
+    def session() -> None:
+        with TestClient(app) as client, client.websocket_connect(path) as websocket:
+            received.append(websocket.receive())
+
+    raised = _outcome(session)
+    if received:
+        close = received[0]
+        reason = close["reason"]
+        said = "with the exception's text" if apps.SECRET in reason else repr(reason)
+        return f"close {close['code']} {said}"
+    return raised
+
+
+def _channels(guarded: bool, path: str) -> str:
+    from channels.testing import WebsocketCommunicator
+
+    application = apps.channels_app(guarded, {}, sync=False)
+    steps: list[str] = []
+
+    async def session() -> None:
+        communicator = WebsocketCommunicator(application, path)
+        try:
+            await communicator.connect()
+        except BaseException as exc:
+            steps.append(f"`connect()` raises {_raised(exc)}")
+            return
+        try:
+            first = await communicator.receive_output(2)
+        except BaseException as exc:
+            steps.append(f"`receive_output()` raises {_raised(exc)}")
+            return
+        try:
+            await communicator.receive_output(2)
+        except BaseException:
+            steps.append(
+                f"`receive_output()` returns the close {first['code']} {first['reason']!r}, "
+                "the next raises"
+            )
+
+    asyncio.run(session())
+    return steps[0]
+
+
+OBSERVERS: dict[str, Callable[[bool, str], str]] = {
+    "litestar": _litestar,
+    "quart": _quart,
+    "falcon": _falcon,
+    "blacksheep": _blacksheep,
+    "channels": _channels,
+}
+
+#: The logger and the text of each framework's own line for a handler's exception.
+FRAMEWORK_LOGS: dict[str, str] = {
+    "quart": "Exception on websocket",
+    "falcon": "[FALCON] Unhandled exception in ASGI app",
+    "blacksheep": "Exception while handling WebSocket",
+}
+
+
+def observe(framework: str) -> TestClientRow:
+    """Run each scenario through the framework's test client, raw and guarded."""
+    observer = OBSERVERS[framework]
+    expected = TEST_CLIENTS[framework]
+    return TestClientRow(
+        client=expected.client,
+        after_accept=(observer(False, "/crash"), observer(True, "/crash")),
+        before_accept=(
+            observer(False, "/crash-before-accept"),
+            observer(True, "/crash-before-accept"),
+        ),
+        log=expected.log,
+        change=expected.change,
+    )
+
+
+def logged(framework: str, records: list[logging.LogRecord]) -> bool:
+    """Whether the framework's own line for the exception is among ``records``."""
+    line = FRAMEWORK_LOGS[framework]
+    return any(line in record.getMessage() for record in records)
