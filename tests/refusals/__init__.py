@@ -1,0 +1,1 @@
+"""Refusals a browser can read (``refuse_with="close"``), with Chromium on the seven servers."""
