@@ -90,14 +90,7 @@ _SERVERS = ("uvicorn ", "hypercorn ", "gunicorn ", "daphne ", "granian ")
 #: Blocks of pages maintained with another part of the project that do not run as written yet:
 #: ``{(page, first words of the block): what the page must change}``. They are left out until
 #: their page changes; an entry that matches nothing any more is simply unused (remove it).
-PENDING: dict[tuple[str, str], str] = {
-    ("observability.md", "pip install 'asgi-closeguard["): (
-        "the package is installed from a checkout: pip install '.[prometheus]'"
-    ),
-    ("observability.md", "export PROMETHEUS_MULTIPROC_DIR="): (
-        "run as written, or mark the directory to replace as <placeholder>"
-    ),
-}
+PENDING: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)
