@@ -18,11 +18,14 @@ Every framework has the same scenarios, written the way that framework's users w
 ``close-1006``           accept, then close 1006 'why' (a code that may not go on the wire)
 ``client-close``         accept, send "ready", then read until the client's close
 ``own``                  the framework's own exception (see :data:`OWN`)
+``no-route``             a path with no route (:data:`NO_ROUTE_PATH`): the framework refuses it
 =======================  ===================================================================
 
 Channels is there twice: ``channels`` is an ``AsyncWebsocketConsumer`` on the in-memory channel
 layer whose close comes from a channel-layer message, so a ``receive()`` is in flight when it
 goes out; ``channels-sync`` a plain ``WebsocketConsumer`` without a layer.
+
+``channels-reraise-false`` (in :data:`VARIANTS`) is ``channels`` with ``reraise=False``.
 
 ``/socket.io/`` serves a python-socketio app behind the plain guard (:func:`socketio_app`).
 """
@@ -52,6 +55,9 @@ RECORD_WAIT = 5.0
 
 #: What every guarded app is given: the options of ``CloseGuardMiddleware``.
 OPTIONS: dict[str, Any] = {"exception_codes": {TimeoutError: 1013}}
+
+#: Where scenario ``no-route`` goes: a path none of the apps has a route for.
+NO_ROUTE_PATH = "/not/routed"
 
 #: The framework's own exception, scenario ``own``.
 OWN: dict[str, str] = {
@@ -100,6 +106,7 @@ def record_json(record: CloseRecord | None) -> dict[str, Any] | None:
         "exception": None if record.exception is None else record.exception.__name__,
         "http_status": record.http_status,
         "accepted": record.accepted,
+        "route": record.route,
     }
 
 
@@ -158,6 +165,7 @@ def litestar_app(
 ) -> ASGIApp:
     from litestar import Litestar, WebSocket, websocket
     from litestar.exceptions import WebSocketDisconnect, WebSocketException
+    from litestar.logging.config import LoggingConfig
 
     from asgi_closeguard.frameworks.litestar import CloseGuardPlugin, guard
 
@@ -181,9 +189,15 @@ def litestar_app(
         elif name == "own":
             raise WebSocketException(detail="forbidden", code=4403)
 
+    # Litestar logs a handler's exception itself, once, with or without the guard.
+    logging_config = LoggingConfig(log_exceptions="always", configure_root_logger=False)
     if plugin:
-        return Litestar(route_handlers=[scenario], plugins=[CloseGuardPlugin(**_options(options))])
-    app = Litestar(route_handlers=[scenario])
+        return Litestar(
+            route_handlers=[scenario],
+            plugins=[CloseGuardPlugin(**_options(options))],
+            logging_config=logging_config,
+        )
+    app = Litestar(route_handlers=[scenario], logging_config=logging_config)
     return guard(app, **_options(options)) if guarded else app
 
 
@@ -391,6 +405,14 @@ IDIOMS: dict[str, Callable[..., ASGIApp]] = {
     "quart-extension": lambda guarded, options=None: quart_app(True, options, extension=True),
 }
 
+#: Other options, behind the guard only, for what they change on one server: daphne refuses
+#: the codes of an exception that the guard does not re-raise (``reraise=False``).
+VARIANTS: dict[str, Callable[..., ASGIApp]] = {
+    "channels-reraise-false": lambda guarded, options=None: channels_app(
+        True, {**_options(options), "reraise": False}
+    ),
+}
+
 
 def _query(scope: Scope) -> dict[str, str]:
     raw = scope.get("query_string", b"").decode("latin-1")
@@ -416,7 +438,7 @@ class Router:
         for name, build in FRAMEWORKS.items():
             self.apps[(name, "raw")] = build(False)
             self.apps[(name, "guarded")] = build(True)
-        for name, build_idiom in IDIOMS.items():
+        for name, build_idiom in {**IDIOMS, **VARIANTS}.items():
             self.apps[(name, "guarded")] = build_idiom(True)
         self.socketio = socketio_app()
 
@@ -440,7 +462,8 @@ class Router:
         if app is None:
             await send({"type": "websocket.close", "code": 4404})
             return
-        inner = {**scope, "path": f"/{name}", "raw_path": f"/{name}".encode(), "root_path": ""}
+        path = NO_ROUTE_PATH if name == "no-route" else f"/{name}"
+        inner = {**scope, "path": path, "raw_path": path.encode(), "root_path": ""}
         await app(inner, receive, send)
 
     async def _http(self, scope: Scope, send: Any) -> None:

@@ -22,7 +22,7 @@ class TestClientRow:
     client: str  # the test client, as the framework's docs name it
     after_accept: tuple[str, str]  # (without the guard, behind it)
     before_accept: tuple[str, str]
-    log: tuple[str, str]  # the framework's own log line for the exception, or "—"
+    log: tuple[str, str]  # the framework's own log line for the exception, as the page says
     change: str  # the one line a test changes
 
 
@@ -31,21 +31,21 @@ TEST_CLIENTS: dict[str, TestClientRow] = {
         client="`litestar.testing.TestClient`",
         after_accept=("`WebSocketDisconnect`, code 4500", "`WebSocketDisconnect`, code 1011"),
         before_accept=("`WebSocketDisconnect`, code 4500", "`WebSocketDisconnect`, code 4500"),
-        log=("its exception log, as its logging config says", "the same, once"),
+        log=("its exception log, as its logging config says", "the same, once; the server's: none"),
         change="`assert raised.value.code == 4500` becomes `== 1011`",
     ),
     "quart": TestClientRow(
         client="`app.test_client()`",
         after_accept=("`WebsocketDisconnectError`", "the handler's `RuntimeError`"),
         before_accept=("`WebsocketResponseError`, 500", "the handler's `RuntimeError`"),
-        log=("Exception on websocket", "—"),
+        log=('"Exception on websocket"', "none; the server's traceback"),
         change="`pytest.raises(WebsocketDisconnectError)` becomes `pytest.raises(RuntimeError)`",
     ),
     "falcon": TestClientRow(
         client="`falcon.testing.ASGIConductor`",
         after_accept=("`WebSocketDisconnected`, code 1011", "the handler's `RuntimeError`"),
         before_accept=("`WebSocketServerError`, code 1011", "the handler's `RuntimeError`"),
-        log=("[FALCON] Unhandled exception in ASGI app", "—"),
+        log=('"[FALCON] Unhandled exception in ASGI app"', "none; the server's traceback"),
         change="`pytest.raises(WebSocketDisconnected)` becomes `pytest.raises(RuntimeError)`",
     ),
     "blacksheep": TestClientRow(
@@ -53,7 +53,7 @@ TEST_CLIENTS: dict[str, TestClientRow] = {
         "without the guard; Starlette's `TestClient(asgi_app)` tests what `guard()` returned",
         after_accept=("close 1011 with the exception's text", "close 1011 'Internal Error'"),
         before_accept=("`WebSocketDisconnect`, code 1000", "the handler's `RuntimeError`"),
-        log=("Exception while handling WebSocket", "—"),
+        log=('"Exception while handling WebSocket"', "none; the server's traceback"),
         change="`TestClient(app)` becomes `starlette.testclient.TestClient(asgi_app)`",
     ),
     "channels": TestClientRow(
@@ -66,7 +66,7 @@ TEST_CLIENTS: dict[str, TestClientRow] = {
             "`connect()` raises the handler's `RuntimeError`",
             "`connect()` raises the handler's `RuntimeError`",
         ),
-        log=("—", "—"),
+        log=("none; the server's traceback", "the same"),
         change="one `assert (await communicator.receive_output())['code'] == 1011` "
         "before the `pytest.raises(RuntimeError)`",
     ),

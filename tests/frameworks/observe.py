@@ -49,6 +49,7 @@ ROWS: tuple[Row, ...] = (
     Row("close-1006", "closes 1006 'why' (a code that may not be sent)"),
     Row("client-close", "the client closes 4001 'bye'", client="close-4001"),
     Row("own", "the framework's own exception"),
+    Row("no-route", "a path with no route"),
 )
 
 #: The columns: every framework raw and guarded, then the idiomatic forms (guarded only).
@@ -109,9 +110,12 @@ def promised(row: Row, outcome: Outcome) -> tuple[object, ...]:
     Everything, except where the promise leaves the framework its own way: after a handler
     returns, the close is 1000 whoever sends it (Quart and Falcon close themselves; Falcon adds
     the reason "Normal Closure"); the framework's own exception keeps the framework's own close,
-    so only who closed and that no exception escaped are compared.
+    so only who closed and that no exception escaped are compared; a path with no route gets the
+    framework's own refusal, so only that it is an HTTP refusal is compared.
     """
     record = outcome.record or {}
+    if row.id == "no-route":
+        return (outcome.client.startswith("HTTP "),)
     if row.id == "return":
         return outcome.code, record.get("code"), record.get("exception"), record.get("accepted")
     if row.id == "own":
