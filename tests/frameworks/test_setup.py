@@ -343,6 +343,6 @@ def test_litestar_run_finds_the_guarded_app(name: str) -> None:
     from litestar import Litestar
     from litestar.cli._utils import LitestarEnv
 
-    env = LitestarEnv.from_env(f"tests.frameworks.litestar_cli:{name}")
+    env = LitestarEnv.from_env(f"tests.frameworks.served:{name}")
     assert isinstance(env.app, Litestar)
     assert not env.is_app_factory
