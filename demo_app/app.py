@@ -6,7 +6,13 @@ own close log and Prometheus registry), which is what the tests use.
 Routes:
 
 - ``/raw/ws/<scenario>`` and ``/guarded/ws/<scenario>``: the same WebSocket handlers, without
-  and with ``CloseGuardMiddleware`` (a plain ASGI wrapper around the guarded sub-app);
+  and with ``CloseGuardMiddleware`` (a plain ASGI wrapper around the guarded sub-app, with a
+  ``Drain``); ``/guarded-close/ws/<scenario>``: the same again behind a guard that answers a
+  refusal before accept with a close the browser can read (``refuse_with="close"``);
+- ``POST /api/deploy?spread=3``: a deploy of both sides (see :mod:`demo_app.deploys`): every
+  raw WebSocket gets 1012 in the same instant, as uvicorn sends at ``SIGTERM``; every guarded
+  one gets 1012 at its own moment over ``spread`` seconds, from the guarded mount's ``Drain``,
+  and a fresh guard then serves the mount (the new instance);
 - ``/``: the playground, the live-close panel and the reference table of every code;
 - ``/js/closeguard.js``: the module ``asgi-closeguard export-js`` prints, built from the package
   when the app starts with the demo's own codes (:data:`demo_app.codes.APP_CODES`) baked in; the
@@ -27,6 +33,7 @@ frame can carry, is a 404.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -47,6 +54,7 @@ from asgi_closeguard import (
     CloseGuardMiddleware,
     CodeComparison,
     CodeDescription,
+    Drain,
     RangeDescription,
     __version__,
     compare,
@@ -61,9 +69,18 @@ from asgi_closeguard.prometheus import CloseMetrics
 from .chrome import LANGUAGE_NAMES, chrome
 from .closes import CloseLog
 from .codes import APP_CODES
+from .deploys import DeployInProgressError, Deploys, Redeployable, ServerStop
 from .scenarios import EXCEPTION_CODES, SCENARIOS, scenario_router
 
-__all__ = ["FIRST_CODE", "LAST_CODE", "app", "create_app"]
+__all__ = [
+    "DEPLOY_CLIENTS",
+    "DEPLOY_SPREAD",
+    "FIRST_CODE",
+    "LAST_CODE",
+    "MAX_DEPLOY_SPREAD",
+    "app",
+    "create_app",
+]
 
 _HERE: Final = Path(__file__).resolve().parent
 TEMPLATES_DIRECTORY: Final = _HERE / "templates"
@@ -86,6 +103,13 @@ FIRST_SCENARIO: Final = "crash"
 
 #: Every code with a meaning of its own: the registered ones and the demo's, in numeric order.
 _CODE_NUMBERS: Final[tuple[int, ...]] = tuple(sorted({*map(int, CloseCode), *APP_CODES}))
+
+#: The spread of a deploy's drain when the request names none, and the longest one it may ask
+#: for: a deploy holds the guarded side for that long, and a demo is shared by its visitors.
+DEPLOY_SPREAD: Final = 3.0
+MAX_DEPLOY_SPREAD: Final = 30.0
+#: How many clients the deploy card opens on each side.
+DEPLOY_CLIENTS: Final = 6
 
 #: Where the page's JavaScript imports the close-code module from.
 CLOSEGUARD_JS_PATH: Final = "/js/closeguard.js"
@@ -125,6 +149,16 @@ class CloseLogJSON(BaseModel):
     total: int
     counts: dict[str, int]
     records: list[CloseRecordJSON]
+
+
+class DeployJSON(BaseModel):
+    """What a deploy did (see ``demo_app.deploys.DeployReport``)."""
+
+    spread: float
+    raw_closed: int
+    drained: int
+    drain_seconds: float
+    instance: int
 
 
 class PageError(Exception):
@@ -195,30 +229,44 @@ def create_app() -> FastAPI:
     # A missing text is an error, not a blank on the page: the texts' keys can change.
     templates.env.undefined = StrictUndefined
 
-    raw = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    raw.include_router(scenario_router())
-    guarded_inner = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    guarded_inner.include_router(scenario_router())
-    # A plain ASGI wrapper around the whole sub-app: what `app.add_middleware` does, made
-    # explicit so that only the /guarded mount is guarded.
-    guarded = CloseGuardMiddleware(
-        guarded_inner,
-        exception_codes=EXCEPTION_CODES,
-        on_close=[closes.record, CloseMetrics(registry=metrics_registry)],
+    # One CloseMetrics for both guarded mounts: a second one would register its metrics twice.
+    on_close = [closes.record, CloseMetrics(registry=metrics_registry)]
+    # The raw mount can be stopped the way uvicorn stops (1012 to every WebSocket at once).
+    raw = ServerStop(_scenario_app())
+    guarded_inner = _scenario_app()
+
+    def new_guard(drain: Drain) -> CloseGuardMiddleware:
+        # A plain ASGI wrapper around the whole sub-app: what `app.add_middleware` does, made
+        # explicit so that only the /guarded mount is guarded. A deploy drains it and builds
+        # the next one (see demo_app.deploys.Redeployable).
+        return CloseGuardMiddleware(
+            guarded_inner, exception_codes=EXCEPTION_CODES, on_close=on_close, drain=drain
+        )
+
+    guarded = Redeployable(new_guard)
+    # The same handlers behind a guard that answers a refusal before accept with an accept and
+    # a close carrying the app's code (4401), which a browser can read, instead of HTTP 403.
+    guarded_close = CloseGuardMiddleware(
+        _scenario_app(), exception_codes=EXCEPTION_CODES, on_close=on_close, refuse_with="close"
     )
+    deploys = Deploys(raw, guarded)
 
     app = FastAPI(
         title="asgi-closeguard demo",
         version=__version__,
         description=(
-            "WebSocket scenarios served raw (`/raw/ws/...`) and behind CloseGuardMiddleware "
-            "(`/guarded/ws/...`), and every close code explained. The HTML pages are at `/`."
+            "WebSocket scenarios served raw (`/raw/ws/...`), behind CloseGuardMiddleware "
+            "(`/guarded/ws/...`, with a Drain) and behind a guard that answers refusals with a "
+            'close (`/guarded-close/ws/...`, refuse_with="close"); a deploy of both sides '
+            "(`POST /api/deploy`); every close code explained. The HTML pages are at `/`."
         ),
     )
     app.state.closes = closes
     app.state.metrics_registry = metrics_registry
+    app.state.deploys = deploys
     app.mount("/raw", raw, name="raw")
     app.mount("/guarded", guarded, name="guarded")
+    app.mount("/guarded-close", guarded_close, name="guarded-close")
     app.mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")
 
     def render(
@@ -286,8 +334,26 @@ def create_app() -> FastAPI:
                     "reconnecting_in",
                     "stays_closed",
                     "gave_up",
+                    "deploy_opening",
+                    "deploy_deploying",
+                    "deploy_waiting",
+                    "deploy_failed",
+                    "deploy_not_opened",
+                    "deploy_at_once",
+                    "deploy_spread",
+                    "deploy_came_back",
+                    "deploy_turned_away",
+                    "deploy_raw_done",
+                    "deploy_guarded_done",
+                    "timeline_label",
+                    "timeline_client",
+                    "timeline_seconds",
+                    "timeline_connected",
+                    "timeline_closed",
+                    "timeline_deploy",
                 )
             },
+            "deploy": {"clients": DEPLOY_CLIENTS, "spread": DEPLOY_SPREAD},
             "ui": {
                 key: interface_texts(lang)[key]
                 for key in ("reconnect", "reconnect_no", "reconnect_yes", "reconnect_backoff")
@@ -304,6 +370,16 @@ def create_app() -> FastAPI:
                         "key": s.key,
                         "takes_close": s.takes_close,
                         "reconnects": s.reconnects,
+                        "max_connections": s.max_connections,
+                        "deploy": s.deploy,
+                        "mounts": [
+                            {
+                                "key": mount,
+                                "heading": words[f"{_words_key(mount)}_heading"],
+                                "note": words[f"{_words_key(mount)}_note"],
+                            }
+                            for mount in s.mounts
+                        ],
                         "text": words[f"scenario_{s.key}"],
                     }
                     for s in SCENARIOS
@@ -394,6 +470,35 @@ def create_app() -> FastAPI:
         since the app started (``http-500`` when the handshake was answered with HTTP)."""
         return closes.snapshot()
 
+    @app.post(
+        "/api/deploy",
+        response_model=DeployJSON,
+        tags=["deploy"],
+        responses={409: {"description": "A deploy is running already"}},
+    )
+    async def api_deploy(
+        spread: Annotated[
+            float,
+            Query(
+                ge=0,
+                le=MAX_DEPLOY_SPREAD,
+                allow_inf_nan=False,
+                description="The seconds over which the guarded side's closes are spread",
+            ),
+        ] = DEPLOY_SPREAD,
+    ) -> DeployJSON:
+        """A deploy, played on both sides. Raw: every open WebSocket gets 1012 in the same
+        instant, what uvicorn sends at ``SIGTERM``. Guarded: the mount's ``Drain`` closes each
+        open WebSocket with 1012 at its own moment over ``spread`` seconds (one that arrives
+        meanwhile is accepted and closed with 1012 at once); then a fresh guard with a fresh
+        ``Drain`` serves the mount, standing for the new instance. Answers once the drain is
+        over."""
+        try:
+            report = await deploys.deploy(spread)
+        except DeployInProgressError as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from None
+        return DeployJSON(**dataclasses.asdict(report))
+
     @app.get(
         "/metrics",
         response_class=Response,
@@ -406,6 +511,19 @@ def create_app() -> FastAPI:
         return Response(generate_latest(metrics_registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _scenario_app() -> FastAPI:
+    """A sub-app with every scenario: each mount gets its own, with the same handlers."""
+    sub_app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    sub_app.include_router(scenario_router())
+    return sub_app
+
+
+def _words_key(mount: str) -> str:
+    """The chrome's prefix for a mount's heading and note: ``guarded-close`` is
+    ``guarded_close``."""
+    return mount.replace("-", "_")
 
 
 def _with_lang(request: Request, lang: str) -> str:

@@ -35,6 +35,8 @@ _EN: Final[Mapping[str, str]] = {
     "raw_note": "no guard",
     "guarded_heading": "With the guard",
     "guarded_note": "CloseGuardMiddleware",
+    "guarded_close_heading": 'With refuse_with="close"',
+    "guarded_close_note": 'CloseGuardMiddleware(refuse_with="close")',
     "run": "Run",
     "run_label": "Run {scenario} raw and guarded",
     "run_all": "Run every scenario",
@@ -72,6 +74,20 @@ _EN: Final[Mapping[str, str]] = {
         "made with closeguard.js's connect(), comes back by itself after a short random delay, "
         "and stops after the 1000 that ends the second connection."
     ),
+    "scenario_deploy": (
+        "6 clients a side, each made with closeguard.js's connect() and in a session that "
+        "echoes. Then a deploy: raw, every connection gets 1012 in the same instant, which is "
+        "what uvicorn does at SIGTERM; guarded, the guard's Drain closes each with 1012 at its "
+        "own moment over 3 s, and a fresh guard then stands for the new instance. Every client "
+        "comes back by itself."
+    ),
+    "scenario_login-required": (
+        "Refuses before accept with the app's own 4401 “login required”. Before accept a server "
+        "can only answer with HTTP 403, and a browser shows a page no HTTP status: raw and "
+        "behind the default guard the page sees 1006, and connect() keeps coming back. With "
+        'refuse_with="close" the guard accepts and closes with 4401: the page reads the app\'s '
+        "words, and connect() stays away."
+    ),
     "explained_by": (
         "Every close below is explained in this page's language by closeguard.js, the module "
         "that asgi-closeguard export-js prints, with what a reconnecting client built on its "
@@ -81,11 +97,40 @@ _EN: Final[Mapping[str, str]] = {
     "reconnecting_in": "reconnects in {ms} ms",
     "stays_closed": "stays closed",
     "gave_up": "gave up after {number} connections",
+    "deploy_opening": "Opening {count} clients…",
+    "deploy_deploying": "Deploying: POST /api/deploy?spread={spread}…",
+    "deploy_waiting": "Waiting for every client to come back…",
+    "deploy_failed": "The deploy did not run: {detail}",
+    "deploy_not_opened": (
+        "Only {open} of {count} clients could connect, so the page did not deploy."
+    ),
+    "deploy_at_once": "{closes}, all within {ms} ms",
+    "deploy_spread": "{closes}, spread over {seconds} s",
+    "deploy_came_back": "{back} of {count} clients came back, and their sessions echo again",
+    "deploy_turned_away": (
+        "{count} connections made while the drain ran were closed with 1012 at once"
+    ),
+    "deploy_raw_done": (
+        "What uvicorn does at SIGTERM: every open WebSocket gets 1012 in the same instant, and "
+        "every client comes back at once."
+    ),
+    "deploy_guarded_done": (
+        "The Drain closed {count} connections over {spread} s (it took {seconds} s); then a "
+        "fresh guard stood for the new instance."
+    ),
+    "timeline_label": (
+        "When each client was closed and when it was connected, in seconds since the deploy"
+    ),
+    "timeline_client": "client {number}",
+    "timeline_seconds": "{seconds} s",
+    "timeline_connected": "connected",
+    "timeline_closed": "closed (1012)",
+    "timeline_deploy": "the deploy",
     "closes": "Live closes",
     "closes_intro": (
-        "Every connection to /guarded leaves one CloseRecord through on_close: counts by close "
-        "code, refreshed every two seconds. The raw mount has no guard, so nothing records its "
-        "closes."
+        "Every connection to /guarded and /guarded-close leaves one CloseRecord through "
+        "on_close: counts by close code, refreshed every two seconds. The raw mount has no "
+        "guard, so nothing records its closes."
     ),
     "closes_empty": "No closes recorded yet: run a scenario.",
     "closes_total": "closes recorded",
@@ -145,6 +190,8 @@ _KO: Final[Mapping[str, str]] = {
     "raw_note": "가드 없음",
     "guarded_heading": "가드 적용",
     "guarded_note": "CloseGuardMiddleware",
+    "guarded_close_heading": 'refuse_with="close" 가드',
+    "guarded_close_note": 'CloseGuardMiddleware(refuse_with="close")',
     "run": "실행",
     "run_label": "{scenario} 시나리오를 가드 없이, 그리고 가드와 함께 실행",
     "run_all": "모든 시나리오 실행",
@@ -185,6 +232,20 @@ _KO: Final[Mapping[str, str]] = {
         "클라이언트는 짧은 무작위 지연 뒤 스스로 다시 연결하며, 두 번째 연결을 끝내는 1000 "
         "다음에는 멈춥니다."
     ),
+    "scenario_deploy": (
+        "양쪽에 클라이언트를 6개씩 엽니다. 모두 closeguard.js의 connect()로 만들었고, 메시지를 "
+        "되돌려 주는 세션에 들어 있습니다. 그다음 배포를 합니다. 그대로 쪽은 모든 연결이 같은 "
+        "순간에 1012를 받습니다. uvicorn이 SIGTERM을 받았을 때 하는 일입니다. 가드 쪽은 가드의 "
+        "Drain이 3초에 걸쳐 연결마다 다른 순간에 1012로 닫고, 그 뒤 새 가드가 새 인스턴스를 "
+        "대신합니다. 모든 클라이언트는 스스로 돌아옵니다."
+    ),
+    "scenario_login-required": (
+        "수락하기 전에 앱의 자체 코드 4401 “login required”로 거절합니다. 수락 전에는 서버가 "
+        "HTTP 403으로만 답할 수 있고, 브라우저는 페이지에 HTTP 상태를 보여 주지 않습니다. 그래서 "
+        "그대로와 기본 가드에서는 페이지가 1006을 보고 connect()가 계속 다시 옵니다. "
+        'refuse_with="close"이면 가드가 수락한 뒤 4401로 닫습니다. 페이지는 앱의 설명을 읽고 '
+        "connect()는 다시 오지 않습니다."
+    ),
     "explained_by": (
         "아래의 모든 종료는 asgi-closeguard export-js가 만든 모듈인 closeguard.js가 이 페이지의 "
         "언어로 설명합니다. 그 모듈의 connect()로 만든 재연결 클라이언트가 다음에 무엇을 하는지도 "
@@ -194,11 +255,38 @@ _KO: Final[Mapping[str, str]] = {
     "reconnecting_in": "{ms}ms 뒤 재연결",
     "stays_closed": "연결을 닫아 둠",
     "gave_up": "연결 {number}번 뒤 포기",
+    "deploy_opening": "클라이언트 {count}개를 여는 중…",
+    "deploy_deploying": "배포 중: POST /api/deploy?spread={spread}…",
+    "deploy_waiting": "모든 클라이언트가 돌아오기를 기다리는 중…",
+    "deploy_failed": "배포를 실행하지 못했습니다: {detail}",
+    "deploy_not_opened": "클라이언트 {count}개 중 {open}개만 연결되어 배포하지 않았습니다.",
+    "deploy_at_once": "{closes}, 모두 {ms}ms 안에",
+    "deploy_spread": "{closes}, {seconds}초에 걸쳐",
+    "deploy_came_back": (
+        "클라이언트 {count}개 중 {back}개가 돌아왔고, 세션이 다시 메시지를 되돌려 줍니다"
+    ),
+    "deploy_turned_away": "드레인 중에 새로 맺은 연결 {count}개는 곧바로 1012로 닫혔습니다",
+    "deploy_raw_done": (
+        "uvicorn이 SIGTERM 때 하는 일입니다. 열린 WebSocket이 모두 같은 순간에 1012를 받고, "
+        "모든 클라이언트가 한꺼번에 돌아옵니다."
+    ),
+    "deploy_guarded_done": (
+        "Drain이 연결 {count}개를 {spread}초에 걸쳐 닫았습니다({seconds}초 걸림). 그 뒤 새 "
+        "가드가 새 인스턴스를 대신했습니다."
+    ),
+    "timeline_label": (
+        "각 클라이언트가 언제 닫혔고 언제 연결되어 있었는지, 배포 시점부터 초 단위로"
+    ),
+    "timeline_client": "클라이언트 {number}",
+    "timeline_seconds": "{seconds}초",
+    "timeline_connected": "연결됨",
+    "timeline_closed": "닫힘(1012)",
+    "timeline_deploy": "배포 시점",
     "closes": "실시간 종료 기록",
     "closes_intro": (
-        "/guarded로 들어온 모든 연결은 on_close를 통해 CloseRecord를 하나씩 남깁니다. 종료 "
-        "코드별 개수이며 2초마다 새로 고칩니다. 그대로 마운트에는 가드가 없어 종료를 기록하는 "
-        "곳이 없습니다."
+        "/guarded와 /guarded-close로 들어온 모든 연결은 on_close를 통해 CloseRecord를 하나씩 "
+        "남깁니다. 종료 코드별 개수이며 2초마다 새로 고칩니다. 그대로 마운트에는 가드가 없어 "
+        "종료를 기록하는 곳이 없습니다."
     ),
     "closes_empty": "아직 기록된 종료가 없습니다. 시나리오를 실행해 보세요.",
     "closes_total": "건의 종료 기록",

@@ -1,8 +1,10 @@
 """The WebSocket scenarios: one set of handlers, served raw and behind the guard.
 
 :func:`scenario_router` returns the same handler functions each time it is called; the app
-mounts them twice, at ``/raw`` (no guard) and at ``/guarded`` (behind ``CloseGuardMiddleware``),
-so any difference a client sees between the two comes from the guard alone.
+mounts them at ``/raw`` (no guard), at ``/guarded`` (behind ``CloseGuardMiddleware``, in its
+default mode, with a ``Drain``) and at ``/guarded-close`` (behind a guard that answers refusals
+with a close, ``refuse_with="close"``), so any difference a client sees between them comes from
+the guard alone.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 __all__ = [
     "ECHO_LIMIT",
     "EXCEPTION_CODES",
+    "LOGIN_REFUSAL",
+    "MOUNTS",
     "RESTART_CLOSES",
     "SCENARIOS",
     "Scenario",
@@ -43,14 +47,30 @@ RESTART_CLOSES: Final[tuple[tuple[int, str], tuple[int, str]]] = (
 )
 
 
+#: How the login-required scenario refuses a client before accept: the demo's own 4401 (declared
+#: in :data:`demo_app.codes.APP_CODES`, ``reconnect="no"``) and its reason.
+LOGIN_REFUSAL: Final[tuple[int, str]] = (4401, "login required")
+
+#: Where the app mounts the scenarios: raw, behind the default guard, behind a guard that
+#: answers refusals before accept with a close.
+MOUNTS: Final[tuple[str, ...]] = ("raw", "guarded", "guarded-close")
+
+
 @dataclass(frozen=True)
 class Scenario:
-    """One WebSocket scenario: its URL segment, whether it takes a close code and reason, and
-    whether the page's client reconnects after a close, as a reconnecting client would."""
+    """One WebSocket scenario: its URL segment, whether it takes a close code and reason,
+    whether the page's client reconnects after a close, as a reconnecting client would (and
+    for how many connections at most), whether its card plays a deploy, and the mounts its card
+    runs it on."""
 
     key: str
     takes_close: bool = False
     reconnects: bool = False
+    #: The page's bound on a reconnecting client: it gives up after this many connections.
+    max_connections: int = 5
+    #: The card opens several clients per side and deploys (``POST /api/deploy``) under them.
+    deploy: bool = False
+    mounts: tuple[str, ...] = ("raw", "guarded")
 
     @property
     def path(self) -> str:
@@ -65,8 +85,12 @@ SCENARIOS: Final[tuple[Scenario, ...]] = (
     Scenario("return"),
     Scenario("mapped"),
     Scenario("restart", reconnects=True),
+    Scenario("deploy", deploy=True),
     Scenario("close", takes_close=True),
     Scenario("crash-before-accept"),
+    # Three connections are enough to show a client knocking again and again at a refusal it
+    # cannot read (1006), and short enough for the card: connect()'s backoff doubles each time.
+    Scenario("login-required", reconnects=True, max_connections=3, mounts=MOUNTS),
     Scenario("echo"),
 )
 
@@ -119,8 +143,21 @@ async def restart(websocket: WebSocket, attempt: int = 1) -> None:
     await websocket.close(code=code, reason=reason)
 
 
+async def login_required(websocket: WebSocket) -> None:
+    """Refuse before accept, as an app that finds no signed-in user does: close with the demo's
+    4401 "login required". Before accept a server can only answer the handshake with HTTP 403,
+    which a browser reports as 1006, unless the guard answers refusals with a close
+    (``refuse_with="close"``): then the page reads 4401 and the reason."""
+    code, reason = LOGIN_REFUSAL
+    await websocket.close(code=code, reason=reason)
+
+
 _HANDLERS = {
     "echo": echo,
+    # A deploy needs nothing of its own from the handler: a chat-like session that stays open,
+    # answering each message, until its client leaves or the server closes it. The echo is one.
+    "deploy": echo,
+    "login-required": login_required,
     "crash": crash,
     "crash-before-accept": crash_before_accept,
     "return": return_without_close,

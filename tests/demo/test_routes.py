@@ -20,7 +20,7 @@ from asgi_closeguard import LANGUAGES, CloseCode, compare, describe, describe_ra
 from asgi_closeguard._codes import CODE_RANGES
 from asgi_closeguard._export_js import export_js
 from asgi_closeguard._knowledge import interface_texts
-from demo_app.app import CONFUSED_PAIRS, STATIC_DIRECTORY
+from demo_app.app import CONFUSED_PAIRS, DEPLOY_CLIENTS, DEPLOY_SPREAD, STATIC_DIRECTORY
 from demo_app.chrome import CHROME, LANGUAGE_NAMES, chrome
 from demo_app.codes import APP_CODES
 from demo_app.scenarios import SCENARIOS
@@ -335,10 +335,43 @@ def test_the_playground_imports_closeguard_js(client: TestClient) -> None:
     assert "/api/codes" not in playground
 
 
-def test_the_restart_scenario_is_marked_as_reconnecting(client: TestClient) -> None:
+def test_the_reconnecting_scenarios_are_marked_with_their_bound(client: TestClient) -> None:
     page = client.get("/").text
-    marked = re.findall(r'data-scenario="([^"]+)" data-reconnects="true"', page)
-    assert marked == [scenario.key for scenario in SCENARIOS if scenario.reconnects] == ["restart"]
+    marked = re.findall(
+        r'data-scenario="([^"]+)" data-reconnects="true" data-max-connections="(\d+)"', page
+    )
+    assert marked == [
+        (scenario.key, str(scenario.max_connections))
+        for scenario in SCENARIOS
+        if scenario.reconnects
+    ]
+    # The login card's client gives up sooner: connect()'s backoff doubles after each 1006.
+    assert marked == [("restart", "5"), ("login-required", "3")]
+
+
+def test_the_deploy_card_is_marked_and_gets_its_clients_and_spread(client: TestClient) -> None:
+    page = client.get("/").text
+    assert re.findall(r'data-scenario="([^"]+)"[^>]* data-deploy="true"', page) == ["deploy"]
+    data = json.loads(re.search(r'id="page-data">(.*?)</script>', page, re.S).group(1))
+    assert data["deploy"] == {"clients": DEPLOY_CLIENTS, "spread": DEPLOY_SPREAD}
+    # The card's text says what the page does.
+    for lang in LANGUAGES:
+        text = chrome(lang)["scenario_deploy"]
+        assert str(DEPLOY_CLIENTS) in text
+        assert re.search(rf"\b{DEPLOY_SPREAD:g} ?(s|초)", text), lang
+
+
+def test_the_login_card_has_a_third_cell_for_refuse_with_close(client: TestClient) -> None:
+    page = client.get("/").text
+    start = page.index('data-scenario="login-required"')
+    card = page[start : page.index("</article>", start)]
+    assert re.findall(r'data-side="([^"]+)"', card) == ["raw", "guarded", "guarded-close"]
+    assert "<code>/guarded-close/ws/login-required</code>" in card
+    assert html(chrome("en")["guarded_close_heading"]) in card
+    # Every other card has the two sides of the column heads.
+    for scenario in SCENARIOS:
+        if scenario.key != "login-required":
+            assert scenario.mounts == ("raw", "guarded")
 
 
 # --- error paths: a clear 4xx, never a 500 ------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The WebSocket scenarios through TestClient, on both mounts, and what the guard recorded.
+"""The WebSocket scenarios through TestClient, on every mount, and what the guard recorded.
 
 TestClient runs the app in-process: it shows what the app sent and what escaped from it, not
 the wire (``test_wire.py`` has a real uvicorn for that). One scenario cannot go through
@@ -18,7 +18,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from demo_app.app import create_app
 from demo_app.closes import RECENT_RECORDS
-from demo_app.scenarios import ECHO_LIMIT, UpstreamTimeoutError
+from demo_app.codes import APP_CODES
+from demo_app.scenarios import ECHO_LIMIT, LOGIN_REFUSAL, MOUNTS, UpstreamTimeoutError
 from tests.harness import run
 
 
@@ -89,6 +90,9 @@ SCENARIOS = [
     ("close?code=70000", Seen(message=close(70000)), Seen(message=close(1011))),
     # FastAPI refuses a query it cannot parse with 1008 before accept (an HTTP 403 on the wire).
     ("close?code=abc", *[Seen(raised=WebSocketDisconnect, refused_code=1008)] * 2),
+    # TestClient shows the code of a refusal before accept, on both: a browser sees 1006 on both
+    # (an HTTP 403 on the wire), which is why the demo has a third mount (see below).
+    ("login-required", *[Seen(raised=WebSocketDisconnect, refused_code=4401)] * 2),
 ]
 
 
@@ -102,9 +106,11 @@ def test_scenario_on_both_mounts(
     assert connect(client, f"/guarded/ws/{url}") == guarded
 
 
-def test_echo_on_both_mounts(client: TestClient) -> None:
-    for mount in ("raw", "guarded"):
-        with client.websocket_connect(f"/{mount}/ws/echo") as websocket:
+@pytest.mark.parametrize("scenario", ["echo", "deploy"])
+def test_echo_on_every_mount(client: TestClient, scenario: str) -> None:
+    # The deploy scenario is the echo: a session that stays open; a deploy closes it.
+    for mount in MOUNTS:
+        with client.websocket_connect(f"/{mount}/ws/{scenario}") as websocket:
             for text in ("hello", "안녕"):
                 websocket.send_text(text)
                 assert websocket.receive_text() == text
@@ -117,6 +123,57 @@ def test_echo_closes_by_itself_after_its_limit(client: TestClient) -> None:
             websocket.send_text(str(number))
             assert websocket.receive_text() == str(number)
         assert websocket.receive() == close(1000, "echo limit reached")
+
+
+# --- refuse_with="close": the same handlers behind a guard whose refusals a browser can read ---
+
+# scenario URL → what /guarded-close sends after its accept, and what escaped from the app
+REFUSALS = [
+    ("login-required", close(4401, "login required"), None),
+    ("crash-before-accept", close(1011, "Internal Error"), RuntimeError),
+    # After accept it is the guarded mount's usual close.
+    ("crash", close(1011, "Internal Error"), RuntimeError),
+    ("close?code=4000&reason=ok", close(4000, "ok"), None),
+]
+
+
+@pytest.mark.parametrize(("url", "message", "raised"), REFUSALS)
+def test_refuse_with_close_answers_a_refusal_with_an_accept_and_a_close(
+    client: TestClient, url: str, message: dict[str, Any], raised: type[BaseException] | None
+) -> None:
+    assert connect(client, f"/guarded-close/ws/{url}") == Seen(message=message, raised=raised)
+
+
+def test_the_login_refusal_is_recorded_on_both_guarded_mounts(client: TestClient) -> None:
+    assert LOGIN_REFUSAL == (4401, "login required")
+    assert APP_CODES[4401].reconnect == "no"
+    for mount in ("guarded", "guarded-close"):
+        connect(client, f"/{mount}/ws/login-required")
+    records = {record["path"]: record for record in client.get("/api/closes").json()["records"]}
+    keys = ("label", "code", "reason", "closed_by", "accepted", "http_status")
+    # The default mode answers with HTTP 403; refuse_with="close" puts the app's code on the
+    # wire. Neither handed the connection to the app as accepted.
+    assert {key: records["/guarded/ws/login-required"][key] for key in keys} == {
+        "label": "http-403",
+        "code": None,
+        "reason": "",
+        "closed_by": "app",
+        "accepted": False,
+        "http_status": 403,
+    }
+    assert {key: records["/guarded-close/ws/login-required"][key] for key in keys} == {
+        "label": "4401",
+        "code": 4401,
+        "reason": "login required",
+        "closed_by": "app",
+        "accepted": False,
+        "http_status": None,
+    }
+    metrics = client.get("/metrics").text
+    assert (
+        'websocket_server_closes_total{closed_by="app",code="4401",exception="",'
+        'route="/guarded-close/ws/login-required"} 1.0'
+    ) in metrics
 
 
 @pytest.mark.anyio
@@ -148,6 +205,8 @@ RECORDS = [
                          "requested_code": None}),
     ("close?code=abc", {"label": "http-403", "code": None, "http_status": 403,
                         "closed_by": "app"}),
+    ("login-required", {"label": "http-403", "code": None, "http_status": 403,
+                        "closed_by": "app", "accepted": False}),
 ]  # fmt: skip
 
 

@@ -7,6 +7,7 @@ client reports 1006); the guarded mount gives the same, correct close on every i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -90,6 +91,8 @@ WIRE = {
         Wire(close=(1000, "r")),
     ),
     "close?code=abc": (Wire(http=403), Wire(http=403)),
+    # A refusal before accept is an HTTP 403 in the default mode: the 4401 never reaches a browser.
+    "login-required": (Wire(http=403), Wire(http=403)),
 }  # fmt: skip
 
 
@@ -99,6 +102,57 @@ def test_scenario_on_the_wire(server: Server, scenario: str) -> None:
     expected_raw = raw[server.kind] if isinstance(raw, dict) else raw
     assert observe(server.ws_url(f"/raw/ws/{scenario}")) == expected_raw
     assert observe(server.ws_url(f"/guarded/ws/{scenario}")) == guarded
+
+
+@pytest.mark.parametrize(
+    ("scenario", "expected"),
+    [
+        ("login-required", Wire(close=(4401, "login required"))),
+        ("crash-before-accept", Wire(close=(1011, "Internal Error"))),
+    ],
+)
+def test_refuse_with_close_on_the_wire(server: Server, scenario: str, expected: Wire) -> None:
+    # The third mount answers a refusal before accept with an accept and a close.
+    assert observe(server.ws_url(f"/guarded-close/ws/{scenario}")) == expected
+
+
+def deploy(server: Server, spread: float) -> dict[str, float]:
+    request = urllib.request.Request(server.http_url(f"/api/deploy?spread={spread}"), method="POST")
+    with urllib.request.urlopen(request, timeout=spread + 10) as response:
+        report: dict[str, float] = json.load(response)
+    return report
+
+
+def test_a_deploy_on_the_wire(server: Server) -> None:
+    clients = 3
+    closes: dict[str, list[tuple[int, str] | None]] = {"raw": [], "guarded": []}
+    with contextlib.ExitStack() as stack:
+        sessions = [
+            (
+                side,
+                stack.enter_context(connect(server.ws_url(f"/{side}/ws/deploy"), open_timeout=5)),
+            )
+            for side in closes
+            for _ in range(clients)
+        ]
+        for _, websocket in sessions:
+            websocket.send("hello")
+            assert websocket.recv(timeout=5) == "hello"
+        report = deploy(server, spread=0.6)
+        for side, websocket in sessions:
+            with pytest.raises(ConnectionClosed) as closed:
+                websocket.recv(timeout=5)
+            frame = closed.value.rcvd
+            closes[side].append(None if frame is None else (frame.code, frame.reason))
+    assert (report["raw_closed"], report["drained"]) == (clients, clients)
+    # uvicorn's own 1012 at a stop has no reason; the drain's says what it is.
+    assert closes == {
+        "raw": [(1012, "")] * clients,
+        "guarded": [(1012, "Service Restart")] * clients,
+    }
+    # The fresh guard serves: a new session echoes again.
+    seen = observe(server.ws_url("/guarded/ws/deploy"), messages=("back",))
+    assert seen == Wire(close=(1000, "done"), echoed=("back",))
 
 
 def test_echo_on_the_wire(server: Server) -> None:
