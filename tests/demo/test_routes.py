@@ -335,6 +335,17 @@ def test_the_playground_imports_closeguard_js(client: TestClient) -> None:
     assert "/api/codes" not in playground
 
 
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_word_the_playground_uses_is_on_the_page(client: TestClient, lang: str) -> None:
+    page = client.get("/", params={"lang": lang}).text
+    data = json.loads(re.search(r'id="page-data">(.*?)</script>', page, re.S).group(1))
+    playground = (STATIC_DIRECTORY / "playground.js").read_text(encoding="utf-8")
+    used = set(re.findall(r"\bwords\.(\w+)", playground))
+    assert used, "playground.js reads no words"
+    assert used <= set(data["words"]), used - set(data["words"])
+    assert all(data["words"][key] == chrome(lang)[key] for key in used)
+
+
 def test_the_reconnecting_scenarios_are_marked_with_their_bound(client: TestClient) -> None:
     page = client.get("/").text
     marked = re.findall(
