@@ -34,7 +34,7 @@ frame can carry, is a 404.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final
 from urllib.parse import quote, urlencode
@@ -52,6 +52,7 @@ from asgi_closeguard import (
     LANGUAGES,
     CloseCode,
     CloseGuardMiddleware,
+    CloseRecord,
     CodeComparison,
     CodeDescription,
     Drain,
@@ -230,7 +231,10 @@ def create_app() -> FastAPI:
     templates.env.undefined = StrictUndefined
 
     # One CloseMetrics for both guarded mounts: a second one would register its metrics twice.
-    on_close = [closes.record, CloseMetrics(registry=metrics_registry)]
+    on_close: list[Callable[[CloseRecord], object]] = [
+        closes.record,
+        CloseMetrics(registry=metrics_registry),
+    ]
     # The raw mount can be stopped the way uvicorn stops (1012 to every WebSocket at once).
     raw = ServerStop(_scenario_app())
     guarded_inner = _scenario_app()

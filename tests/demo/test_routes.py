@@ -16,7 +16,15 @@ from fastapi.testclient import TestClient
 from markupsafe import escape
 
 import demo_app.app
-from asgi_closeguard import LANGUAGES, CloseCode, compare, describe, describe_range
+from asgi_closeguard import (
+    LANGUAGES,
+    CloseCode,
+    CodeDescription,
+    RangeDescription,
+    compare,
+    describe,
+    describe_range,
+)
 from asgi_closeguard._codes import CODE_RANGES
 from asgi_closeguard._export_js import export_js
 from asgi_closeguard._knowledge import interface_texts
@@ -34,6 +42,13 @@ def as_json(value: Any) -> Any:
 def html(text: str) -> str:
     """``text`` as Jinja2's autoescape writes it into a page."""
     return str(escape(text))
+
+
+def page_data(page: str) -> Any:
+    """The JSON the home page hands its scripts (``<script id="page-data">``)."""
+    match = re.search(r'id="page-data">(.*?)</script>', page, re.DOTALL)
+    assert match, "the page has no page-data"
+    return json.loads(match.group(1))
 
 
 def html_lang(page: str) -> str:
@@ -107,7 +122,9 @@ def test_home_page_shows_every_code_and_band_from_the_knowledge_api(
         assert html(interface_texts(lang)[heading]) in page
     # What a reconnecting client does, for every code and band, in the page's language.
     reconnects = re.findall(r'data-reconnect="(no|yes|backoff)">([^<]+)<', page)
-    expected = [describe(code, lang) for code in CloseCode]
+    expected: list[CodeDescription | RangeDescription] = [
+        describe(code, lang) for code in CloseCode
+    ]
     expected += [describe(code, lang, app_codes=APP_CODES) for code in sorted(APP_CODES)]
     expected += [describe_range(band, lang) for band in CODE_RANGES]
     assert reconnects == [
@@ -338,7 +355,7 @@ def test_the_playground_imports_closeguard_js(client: TestClient) -> None:
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_every_word_the_playground_uses_is_on_the_page(client: TestClient, lang: str) -> None:
     page = client.get("/", params={"lang": lang}).text
-    data = json.loads(re.search(r'id="page-data">(.*?)</script>', page, re.S).group(1))
+    data = page_data(page)
     playground = (STATIC_DIRECTORY / "playground.js").read_text(encoding="utf-8")
     used = set(re.findall(r"\bwords\.(\w+)", playground))
     assert used, "playground.js reads no words"
@@ -363,7 +380,7 @@ def test_the_reconnecting_scenarios_are_marked_with_their_bound(client: TestClie
 def test_the_deploy_card_is_marked_and_gets_its_clients_and_spread(client: TestClient) -> None:
     page = client.get("/").text
     assert re.findall(r'data-scenario="([^"]+)"[^>]* data-deploy="true"', page) == ["deploy"]
-    data = json.loads(re.search(r'id="page-data">(.*?)</script>', page, re.S).group(1))
+    data = page_data(page)
     assert data["deploy"] == {"clients": DEPLOY_CLIENTS, "spread": DEPLOY_SPREAD}
     # The card's text says what the page does.
     for lang in LANGUAGES:
