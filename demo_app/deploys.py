@@ -132,14 +132,18 @@ class Redeployable:
         drain = self._drain
         open_at_start = drain.open_connections
         started = time.monotonic()
-        await drain.start(spread=spread)
-        took = time.monotonic() - started
-        # The drained instance would exit now, and the one a real deploy started beside it take
-        # the traffic. A fresh guard with a fresh Drain stands for that new instance: from here
-        # on the mount accepts again instead of closing each new WebSocket with 1012.
-        self._drain = Drain()
-        self._guard = self._new_guard(self._drain)
-        self.instance += 1
+        # Shielded: a caller that gives up (a request whose client left) must not leave the
+        # mount draining for good, turning every new WebSocket away. start() is bounded by
+        # itself: the spread, plus the guard's close_timeout, plus a second.
+        with anyio.CancelScope(shield=True):
+            await drain.start(spread=spread)
+            took = time.monotonic() - started
+            # The drained instance would exit now, and the one a real deploy started beside it
+            # take the traffic. A fresh guard with a fresh Drain stands for that new instance:
+            # from here on the mount accepts again instead of closing new WebSockets with 1012.
+            self._drain = Drain()
+            self._guard = self._new_guard(self._drain)
+            self.instance += 1
         return open_at_start, took
 
 

@@ -186,6 +186,24 @@ async def test_one_deploy_at_a_time() -> None:
     }
 
 
+@pytest.mark.anyio
+async def test_a_deploy_whose_caller_gives_up_still_ends_with_a_fresh_guard() -> None:
+    app = create_app()
+    deploys: Deploys = app.state.deploys
+    drain = deploys.guarded.drain
+    open_ones = [deploy_session("guarded") for _ in range(2)]
+    async with serving(app, open_ones):
+        with anyio.move_on_after(0.1) as gave_up:
+            await deploys.deploy(spread=0.4)
+        assert gave_up.cancel_called  # the caller gave up while the drain ran
+    # The drain went on, then the next guard took over, and the next deploy may run.
+    assert [server.only_close() for server in open_ones] == [(1012, "Service Restart")] * 2
+    assert drain.draining
+    assert not deploys.guarded.drain.draining
+    assert deploys.guarded.instance == 2
+    assert not deploys.running
+
+
 @pytest.mark.parametrize(
     "spread", ["-1", "-0.001", str(MAX_DEPLOY_SPREAD + 1), "nan", "inf", "-inf", "abc", ""]
 )
