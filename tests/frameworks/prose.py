@@ -77,7 +77,9 @@ What every adapter has in common:
 - **Once**: two guards around one connection — both forms together, an adapter twice, or
   `CloseGuardMiddleware` around an app that already has its adapter — act as one: the outer
   guard serves with its options, the inner one steps aside and logs one warning that the guard
-  is installed twice. One close, one record, no traceback of the guard's own.
+  is installed twice. One close, one record, no traceback of the guard's own. The one form that
+  cannot hand the exception on to a plain guard outside the app is Litestar's plugin (its guard
+  sits under Litestar's app-wide exception handler): there Litestar closes its own way, 4500.
 - **The wrong app** is a `TypeError` that names the adapter to use
   (`asgi_closeguard.frameworks.litestar.guard() takes a Litestar app, not quart.app.Quart: use
   its own adapter: from asgi_closeguard.frameworks.quart import guard`).
@@ -104,9 +106,9 @@ every `after_exception` hook, in the order the app and its plugins put them — 
 without the guard. The adapter's hook only marks the exception; the close Litestar sends for it
 next is the moment the thin layer hands it to the guard, which closes in its place. Litestar has
 handled the exception, so the guard gives it back to Litestar rather than to the server: the
-server logs no traceback, as without the guard. (With the plugin the guard sits in each route,
-under Litestar's app-wide exception handler, which would otherwise handle the exception a second
-time.)
+server logs no traceback, as without the guard (with `reraise=False` the guard adds its own log
+line, as for any app). With the plugin the guard sits in each route, under Litestar's app-wide
+exception handler, which would otherwise handle the exception a second time.
 
 Served without that layer, the same app keeps the framework's own behaviour. Django Channels
 needs no hook: a consumer's exception already reaches the guard. HTTP is untouched everywhere
