@@ -74,7 +74,8 @@ class CloseGuardMiddleware:
             ``send()`` raises :class:`ForbiddenCloseCodeError` and nothing is sent.
         reraise: re-raise the app's exception after the guard's close (the default), so the
             server logs it and test clients see it. With ``False`` the guard logs it on the
-            ``asgi_closeguard`` logger instead. An exception before accept is always re-raised.
+            ``asgi_closeguard`` logger instead. An exception before accept is always re-raised,
+            unless ``refuse_with="close"`` answers it with a close, as after accept.
         expose_exception_text: put ``"ExceptionType: message"`` in the close reason sent for an
             exception. Off by default: an exception's text can carry secrets and internals.
         close_timeout: once a close frame went out (the app's or the guard's), how many seconds
