@@ -4,7 +4,8 @@ Litestar, Quart, Falcon and BlackSheep catch a handler's exception and close on 
 (Litestar 4500, Quart 1000, Falcon 1011, BlackSheep 1011 with the exception's text as the
 reason; before accept all four close, which the server answers with 403), so
 ``CloseGuardMiddleware`` wrapped around them never sees the exception. Each module here wires
-the framework's own hook so that it does, in the framework's own idiom:
+the framework's own hook so that it does, in the framework's own idiom; the framework still
+reports the exception its own way (log, hooks, signals), once, and the guard answers it:
 
 - ``asgi_closeguard.frameworks.litestar``: ``Litestar(..., plugins=[CloseGuardPlugin()])``;
   ``guard(app)`` does the same to an app built elsewhere, and returns it;

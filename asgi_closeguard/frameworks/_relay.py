@@ -1,20 +1,32 @@
 """What the framework adapters share: the relay that hands a handler's exception to the guard,
 and the checks of what an adapter is given.
 
-A framework hook that learns of a handler's exception calls :func:`escape`. When the connection
-runs behind an active :class:`Relay` (the relay marks the scope), ``escape`` raises
-:class:`Escape`: a ``BaseException``, so it passes every ``except Exception`` of the framework
-— its logging, its own close (Litestar 4500, Quart 1000, BlackSheep 1011 with the exception's
-text) — and the relay turns it back into the handler's exception, which ``CloseGuardMiddleware``
-then handles as any exception that escaped the app: 1011 (or the mapped code) after accept,
-HTTP 500 before.
+Litestar, Quart, Falcon and BlackSheep catch a handler's exception, report it their own way (a
+log line, hooks, signals) and then answer it themselves: a close after accept (Litestar 4500,
+Quart 1000, Falcon 1011, BlackSheep 1011 with the exception's text), a refusal before. Behind an
+adapter all of that reporting runs as without the guard; only the answer is the guard's:
+
+1. the framework's own hook calls :func:`mark` with the exception (it raises nothing, so every
+   other hook, signal receiver and log line of the framework runs, in its order);
+2. the framework's answer to it — its close, or its HTTP response before accept — goes through
+   the ``send`` that :class:`Relay` gave the framework, which raises :class:`Escape` instead: a
+   ``BaseException``, so it passes every ``except Exception`` of the framework;
+3. the relay turns it back into the handler's exception, which ``CloseGuardMiddleware`` handles
+   as any exception that escaped the app: 1011 (or the mapped code) after accept, HTTP 500
+   before, the record names it;
+4. :class:`HandBack`, outside the guard, ends the exception the guard re-raises: the framework
+   has reported it already, so the server logs nothing more, as without the guard.
+
+Before accept on a server without the denial response (``websocket.http.response``: daphne,
+some test clients) the guard cannot answer 500 itself: the exception goes on to the server,
+which does.
 
 Two guards around one app — an adapter's twice, or ``CloseGuardMiddleware`` around an app that
 has its adapter — act as one: the inner guard steps aside, and so does the inner relay when an
 outer relay is active, so that an exception is handed on once, to the guard that serves. An
-inner relay under a plain guard stays active: the exception it raises goes on, through the
-inner guard that stepped aside, to the outer guard. Served without the relay, the same app
-keeps the framework's own behaviour: ``escape`` does nothing there.
+inner relay under a plain guard stays active: the exception goes on, through the inner guard
+that stepped aside, to the outer guard. Served without the relay, the same app keeps the
+framework's own behaviour: :func:`mark` does nothing there.
 """
 
 from __future__ import annotations
@@ -27,12 +39,20 @@ from typing import Any, Final, cast
 from .._middleware import GUARD_SCOPE_KEY, CloseGuardMiddleware
 from .._options import GuardOptions
 from .._route import ROUTE_KEY
-from .._types import ASGIApp, Receive, Scope, Send
+from .._types import ASGIApp, Message, Receive, Scope, Send
 
 #: Set in a WebSocket scope while its connection runs behind an active relay.
 RELAYED: Final = "asgi_closeguard.relayed"
 #: The handler's exception that the relay handed to the guard, raised again by the guard.
 HANDED: Final = "asgi_closeguard.handed"
+#: The handler's exception, marked by the framework's hook until the framework answers it.
+PENDING: Final = "asgi_closeguard.pending"
+#: Set when the exception must reach the server: before accept, with no denial response.
+TO_SERVER: Final = "asgi_closeguard.to_server"
+
+_DENIAL_EXTENSION: Final = "websocket.http.response"
+#: The messages a framework answers a handler's exception with.
+_ANSWERS: Final = frozenset({"websocket.close", "websocket.http.response.start"})
 
 #: Each framework whose apps an adapter takes (or that needs none), by its top-level module:
 #: the adapter's module, or ``None`` for the plain middleware.
@@ -74,14 +94,15 @@ def note_route(scope: Mapping[str, Any], template: str) -> None:
     cast("MutableMapping[str, Any]", scope)[ROUTE_KEY] = template
 
 
-def escape(exception: Exception, scope: Mapping[str, Any] | None) -> None:
-    """Hand ``exception`` to the guard, past the framework, if an active relay is in place."""
+def mark(exception: Exception, scope: Mapping[str, Any] | None) -> None:
+    """Hand ``exception`` to the guard when the framework answers it, if an active relay is in
+    place. Raises nothing: the framework goes on reporting it its own way."""
     if relayed(scope):
-        raise Escape(exception)
+        cast("MutableMapping[str, Any]", scope).setdefault(PENDING, exception)
 
 
 class Relay:
-    """A thin ASGI app between the guard and the framework: raises what :func:`escape` carried.
+    """A thin ASGI app between the guard and the framework: hands the marked exception on.
 
     HTTP and lifespan scopes pass straight through, and so does a connection that another
     relay, outside this one, already serves.
@@ -106,9 +127,10 @@ class Relay:
             return
         finally:
             del scope[RELAYED]
+            scope.pop(PENDING, None)
         scope[HANDED] = exception
         # Raised outside the `except` block, so that the carrier does not become the
-        # exception's context: the traceback the server logs is the handler's own.
+        # exception's context: the traceback is the handler's own.
         raise exception
 
     def active(self, scope: Scope) -> bool:
@@ -116,9 +138,60 @@ class Relay:
         it already does."""
         return RELAYED not in scope
 
+    def reaches_server(self) -> bool:
+        """Whether an exception this relay raises reaches the server (or a plain guard) when
+        nothing of the framework's stands between them."""
+        return True
+
     def framework_send(self, scope: Scope, send: Send) -> Send:
-        """The ``send`` the framework is given: the server's own, here."""
-        return send
+        """The ``send`` the framework is given: the server's own, except for the framework's
+        answer to a marked exception, which becomes the guard's."""
+        answerable = _DENIAL_EXTENSION in (scope.get("extensions") or {})
+        accepted = False
+
+        async def send_unless_handed(message: Message) -> None:
+            nonlocal accepted
+            kind = message["type"]
+            if kind == "websocket.accept":
+                accepted = True
+            elif kind in _ANSWERS and PENDING in scope:
+                exception = scope.pop(PENDING)
+                if accepted or answerable:
+                    raise Escape(exception)
+                if self.reaches_server():
+                    # Before accept, with no denial response: the server answers 500 for the
+                    # exception itself.
+                    scope[TO_SERVER] = True
+                    raise Escape(exception)
+                # Nothing but the framework's own refusal can answer it from here.
+            await send(message)
+
+        return send_unless_handed
+
+
+class HandBack:
+    """Outside the guard: the framework's exception the guard re-raises ends here.
+
+    The framework reported it (its log, its hooks) before it answered it, and without the guard
+    nothing would have reached the server: nothing does, but what must (:data:`TO_SERVER`), and
+    what the guard around the relay did not serve (a plain guard outside serves it).
+    """
+
+    def __init__(self, guard: CloseGuardMiddleware) -> None:
+        self.app = guard  # as ASGI middleware keeps what it wraps
+
+    # Any: what a server hands an app, in whatever words it types them (hypercorn's serve()
+    # takes this app only if it takes hypercorn's TypedDict scope and events).
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            if (
+                scope.get(HANDED) is not exc
+                or scope.get(GUARD_SCOPE_KEY) is not self.app
+                or TO_SERVER in scope
+            ):
+                raise
 
 
 def _escape_in(raised: BaseException) -> Escape | None:
@@ -137,9 +210,9 @@ def _escape_in(raised: BaseException) -> Escape | None:
     return None
 
 
-def guarded(app: ASGIApp, options: GuardOptions) -> CloseGuardMiddleware:
+def guarded(app: ASGIApp, options: GuardOptions) -> HandBack:
     """``app`` behind the relay and the guard, built with the guard's own keyword options."""
-    return CloseGuardMiddleware(Relay(app), **options)
+    return HandBack(CloseGuardMiddleware(Relay(app), **options))
 
 
 def check_options(options: GuardOptions) -> None:
@@ -186,7 +259,7 @@ def wrong_app(app: object, adapter: str, expected: str) -> TypeError:
     given = f"{kind.__module__}.{kind.__qualname__}"
     found = framework_of(app)
     right = _ADAPTER_OF.get(found or "", adapter)
-    if isinstance(app, CloseGuardMiddleware):
+    if isinstance(app, CloseGuardMiddleware | HandBack):
         hint = "give the adapter the framework's app itself, not one already behind the guard"
     elif right is None:
         hint = "Starlette and FastAPI need no adapter: app.add_middleware(CloseGuardMiddleware)"

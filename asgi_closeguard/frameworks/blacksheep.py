@@ -12,8 +12,9 @@ BlackSheep catches a WebSocket handler's exception, logs it and closes with 1011
 closes, which the server answers with 403. BlackSheep has no hook for WebSocket errors: once the
 app has started (its ``after_start`` event, after BlackSheep has bound each handler's
 parameters and applied its middleware), the adapter wraps the handler of every WebSocket route
-so that its exception goes to the guard instead: the client gets 1011 (or the mapped code),
-never the text, an HTTP 500 before accept, and the record names the exception.
+so that it marks its exception; BlackSheep then logs it as it would, and its close is where the
+guard takes over: the client gets 1011 (or the mapped code), never the text, an HTTP 500 before
+accept, and the record names the exception. The server logs nothing more, as without the guard.
 
 ``WebSocketDisconnectError`` (the client left) stays BlackSheep's: the client's close is
 already in the record. HTTP is untouched. The record's ``route`` is the route's pattern as the
@@ -30,8 +31,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from .._middleware import CloseGuardMiddleware
-from ._relay import escape, guard_around, guarded, note_route, require, wrong_app
+from ._relay import HandBack, guard_around, guarded, mark, note_route, require, wrong_app
 
 if TYPE_CHECKING:
     from blacksheep import Application, WebSocket
@@ -50,7 +50,7 @@ logger = logging.getLogger("asgi_closeguard")
 _WEBSOCKET_ROUTES = "GET_WS"
 
 
-def guard(app: Application, **options: Unpack[GuardOptions]) -> CloseGuardMiddleware:
+def guard(app: Application, **options: Unpack[GuardOptions]) -> HandBack:
     """Return ``app`` behind ``CloseGuardMiddleware``, with its WebSocket handlers wired.
 
     ``options`` are ``CloseGuardMiddleware``'s keyword options, checked now. Serve the
@@ -113,7 +113,8 @@ def _handing_on(
         except WebSocketDisconnectError:
             raise
         except Exception as exc:
-            escape(exc, ws.scope)
+            # BlackSheep logs it and closes: that close is where the guard takes over.
+            mark(exc, ws.scope)
             raise
 
     handle._closeguard = True  # type: ignore[attr-defined]

@@ -8,17 +8,20 @@ only be around it. Served without it, the app keeps Falcon's own behaviour, and 
 logs one warning at its first WebSocket connection that says so.
 
 Falcon's default handler for an unhandled WebSocket exception logs it and closes with 1011,
-before accept too (which the server answers with 403). The adapter registers a handler for
-``Exception`` that re-raises on WebSocket connections — Falcon's own way to let an exception out
-to a higher layer — so the guard sees it: the client gets 1011 (or the mapped code), an HTTP 500
-before accept, and the record names the exception. HTTP requests still go to the handler that
-was registered for ``Exception`` before (Falcon's default one: a 500 response).
+before accept too (which the server answers with 403). The adapter wraps the handler registered
+for ``Exception`` (Falcon's default one, or the app's): it marks the exception and calls that
+handler, which logs and closes as it would; its close is where the guard takes over: the client
+gets 1011 (or the mapped code), an HTTP 500 before accept, and the record names the exception.
+The server logs nothing more, as without the guard. HTTP requests go to the wrapped handler
+untouched (Falcon's default one: a 500 response).
 
 Falcon's own closes stay Falcon's: an ``HTTPError`` or ``HTTPStatus`` closes with 3000 + its
 status (``HTTPForbidden``: 3403), a client that left is handled by Falcon's
 ``WebSocketDisconnected`` handler, and so is any exception class the app registered its own
 handler for. Call ``guard`` after ``add_error_handler(Exception, ...)``, if the app has one:
-a handler for ``Exception`` added later replaces the adapter's.
+a handler for ``Exception`` added later replaces the adapter's. A handler for ``Exception``
+that does not close leaves the close to the guard: 1000 after accept, as when a handler
+returns.
 
 Falcon refuses some codes itself, before anything reaches the guard: ``ws.close()`` raises
 ``ValueError`` for codes below 1000, 1004-1006 and 1015-1999, so ``close(1006)`` is an
@@ -37,8 +40,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .._middleware import CloseGuardMiddleware
-from ._relay import guard_around, guarded, note_route, relayed, require, wrong_app
+from ._relay import HandBack, guard_around, guarded, mark, note_route, require, wrong_app
 
 if TYPE_CHECKING:
     from falcon.asgi import App, Request, Response, WebSocket
@@ -55,7 +57,7 @@ __all__ = ["guard"]
 logger = logging.getLogger("asgi_closeguard")
 
 
-def guard(app: App[Any, Any], **options: Unpack[GuardOptions]) -> CloseGuardMiddleware:
+def guard(app: App[Any, Any], **options: Unpack[GuardOptions]) -> HandBack:
     """Return ``app`` behind ``CloseGuardMiddleware``, with an error handler wired.
 
     ``options`` are ``CloseGuardMiddleware``'s keyword options, checked now. Serve the
@@ -107,15 +109,10 @@ def _handler(previous: Any) -> Any:
         params: dict[str, Any],
         ws: WebSocket | None = None,
     ) -> None:
-        if ws is not None and relayed(req.scope):
-            # Falcon reads ahead in a task of its own; its close would stop that task, and
-            # no close of Falcon's comes now: stop it here, so that it does not keep a
-            # receive() in flight after the guard's close.
-            reader = getattr(ws, "_buffered_receiver", None)
-            if reader is not None:
-                await reader.stop()
-            # Falcon lets an exception that its handler re-raises out of the app.
-            raise ex
+        if ws is not None:
+            # The close the handler registered before sends for it is where the guard takes
+            # over; the handler itself runs as without the guard (Falcon's logs the exception).
+            mark(ex, req.scope)
         if passes_ws:
             await previous(req, resp, ex, params, ws=ws)
         else:

@@ -12,9 +12,12 @@ its ``after_exception`` hooks and then closes with 4500 "Internal Server Error" 
 a close the server answers with 403). Behind the adapter all of that runs as without it, once
 per exception and in the order the app's hooks and plugins put it — only the close is the
 guard's: 1011 (or the mapped code), an HTTP 500 before accept, and the record names the
-exception. The adapter's hook marks the exception; the close Litestar then sends is the moment
-the adapter hands the exception to the guard. Litestar has handled it, so the guard gives it
-back to Litestar rather than to the server: the server logs no traceback, as without the guard.
+exception. The adapter's hook marks the exception; the close Litestar then sends is where the
+guard takes over. Litestar has reported it, so the server logs nothing more, as without the
+guard. Under the plugin, on a server without the denial response (daphne, Litestar's
+``TestClient``), a crash before accept keeps Litestar's own refusal: the plugin's guard sits
+under Litestar's app-wide exception handler, which would handle an exception re-raised to the
+server a second time. ``guard(app)`` makes it an HTTP 500 there too.
 
 Litestar's deliberate closes stay Litestar's: a ``WebSocketException`` closes with its own code
 and detail, and an ``HTTPException`` below 500 (``NotAuthorizedException`` from a guard, say)
@@ -30,13 +33,13 @@ Needs Litestar: ``pip install litestar``. Importing this module does not import 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any
 
 from .._middleware import GUARD_SCOPE_KEY, CloseGuardMiddleware
 from .._types import ASGIApp, Message, Receive, Scope, Send
-from ._relay import HANDED, Escape, Relay, relayed, require, wrong_app
+from ._relay import HandBack, Relay, mark, require, wrong_app
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -51,11 +54,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CloseGuardPlugin", "guard"]
 
-#: The handler's exception, marked by the hook until Litestar sends its close for it.
-_PENDING: Final = "asgi_closeguard.litestar.pending"
-#: Set when a crash before accept must reach the server, for its HTTP 500.
-_TO_SERVER: Final = "asgi_closeguard.litestar.to_server"
-_DENIAL_EXTENSION: Final = "websocket.http.response"
 #: The app the guard serves, the route's (plugin) or Litestar's router (``guard(app)``), and
 #: whether it is a route's.
 _next_app: ContextVar[tuple[ASGIApp, bool]] = ContextVar("asgi_closeguard_litestar_next_app")
@@ -110,13 +108,14 @@ class _LitestarGuard:
 
     def __init__(self, options: GuardOptions) -> None:
         self.middleware = CloseGuardMiddleware(_LitestarRelay(_call_next), **options)
+        self.hand_back = HandBack(self.middleware)
 
     def entry(self, app: Any, *, route: bool) -> Any:
         """The guard in front of ``app``: a route's (``route``) or Litestar's router.
 
         Any: Litestar types its ASGI callables and middleware factories in its own words.
         """
-        return _Entry(app, self.middleware, route=route)
+        return _Entry(app, self.hand_back, route=route)
 
     async def shutdown(self) -> None:
         """Litestar's ``on_shutdown`` hook: tell the guard that the lifespan shutdown arrived,
@@ -134,11 +133,16 @@ async def _ignore(message: Message) -> None:
 
 
 class _Entry:
-    """In front of one app: WebSocket connections go through the guard, the rest straight on."""
+    """In front of one app: WebSocket connections go through the guard, the rest straight on.
 
-    def __init__(self, app: ASGIApp, middleware: CloseGuardMiddleware, *, route: bool) -> None:
+    With the plugin the guard sits in each route, under Litestar's app-wide exception handler:
+    the exception the guard re-raises ends here (:class:`HandBack`), or that handler would
+    log it and run every hook a second time.
+    """
+
+    def __init__(self, app: ASGIApp, hand_back: HandBack, *, route: bool) -> None:
         self.app = app
-        self.middleware = middleware
+        self.hand_back = hand_back
         self.route = route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -147,18 +151,7 @@ class _Entry:
             return
         token = _next_app.set((self.app, self.route))
         try:
-            await self.middleware(scope, receive, send)
-        except Exception as exc:
-            if (
-                scope.get(HANDED) is not exc
-                or scope.get(GUARD_SCOPE_KEY) is not self.middleware
-                or _TO_SERVER in scope
-            ):
-                raise
-            # Litestar has handled this exception — logged it as its logging config says,
-            # run its after_exception hooks — and this guard has closed for it: it ends here,
-            # as it would have in Litestar without the guard. (With the plugin, Litestar's
-            # app-wide handler outside would otherwise log it and run every hook again.)
+            await self.hand_back(scope, receive, send)
         finally:
             _next_app.reset(token)
 
@@ -182,38 +175,16 @@ class _LitestarRelay(Relay):
             return getattr(scope.get(GUARD_SCOPE_KEY), "app", None) is self
         return super().active(scope)
 
-    def framework_send(self, scope: Scope, send: Send) -> Send:
-        # Before accept, the guard answers a crash with an HTTP 500 itself only where the
-        # server offers the denial response; elsewhere the exception must reach the server.
-        answerable = _DENIAL_EXTENSION in (scope.get("extensions") or {})
-        in_route = _next_app.get()[1]
-        accepted = False
-
-        async def send_unless_handed(message: Message) -> None:
-            nonlocal accepted
-            kind = message["type"]
-            if kind == "websocket.accept":
-                accepted = True
-            elif kind == "websocket.close" and _PENDING in scope:
-                exception = scope.pop(_PENDING)
-                if accepted or answerable:
-                    raise Escape(exception)
-                if not in_route:
-                    scope[_TO_SERVER] = True
-                    raise Escape(exception)
-                # In a route, the exception would reach the server only through Litestar's
-                # app-wide handler, which would handle it a second time: Litestar's own
-                # refusal goes out instead (the server answers it with 403).
-            await send(message)
-
-        return send_unless_handed
+    def reaches_server(self) -> bool:
+        # From a route, only through Litestar's app-wide handler, which would handle it again.
+        return not _next_app.get()[1]
 
 
 async def _after_exception(exc: Exception, scope: Mapping[str, Any]) -> None:
     # It only marks the exception, and raises nothing: every hook runs, in its order, and
     # Litestar logs as it would; the close Litestar sends next is where the relay takes over.
-    if scope["type"] == "websocket" and relayed(scope) and not _deliberate(exc):
-        cast("MutableMapping[str, Any]", scope).setdefault(_PENDING, exc)
+    if scope["type"] == "websocket" and not _deliberate(exc):
+        mark(exc, scope)
 
 
 def _deliberate(exc: Exception) -> bool:

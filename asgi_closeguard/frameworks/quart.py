@@ -10,11 +10,13 @@ with the Quart app served as Quart serves it (``quart run``, ``hypercorn app:app
 
 Quart logs a WebSocket handler's exception, swallows it and closes with 1000, so a crash looks
 like a normal closure (before accept it answers 500 itself). Quart sends
-``got_websocket_exception`` before it logs or closes; the adapter's receiver hands the exception
-to the guard there: the client gets 1011 (or the mapped code), an HTTP 500 before accept, and
-the record names the exception. The traceback is logged once, by the server, as for any app
-behind the guard, in place of Quart's "Exception on websocket" line; Quart's test client raises
-the handler's exception rather than a close with 1000.
+``got_websocket_exception`` before it logs or closes; the adapter's receiver marks the exception
+there, and raises nothing: every receiver runs, Quart logs its "Exception on websocket" line as
+it would, and the close (or the 500) Quart then sends is where the guard takes over: the client
+gets 1011 (or the mapped code), an HTTP 500 before accept, and the record names the exception.
+The server logs nothing more, as without the guard; Quart's test client gets the guard's close
+(``WebsocketDisconnectError`` with 1011). With ``PROPAGATE_EXCEPTIONS`` (Quart's testing and
+debug modes) Quart re-raises the exception itself, and the guard handles it as for any app.
 
 Only unhandled WebSocket exceptions take that path. HTTP requests, ``abort()`` and every
 ``HTTPException``, and exceptions that an ``errorhandler`` of the app handles, are answered by
@@ -31,7 +33,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ._relay import check_options, escape, guarded, note_route, require, wrong_app
+from ._relay import check_options, guarded, mark, note_route, require, wrong_app
 
 if TYPE_CHECKING:
     from quart import Quart
@@ -82,7 +84,7 @@ class CloseGuard:
         # module-level functions anyway. Connecting twice is a no-op.
         signals.got_websocket_exception.connect(_got_websocket_exception, sender=app, weak=False)
         signals.websocket_started.connect(_websocket_started, sender=app, weak=False)
-        app.asgi_app = guarded(app.asgi_app, self.options)  # type: ignore[method-assign,assignment]
+        app.asgi_app = guarded(app.asgi_app, self.options)  # type: ignore[method-assign]
         app.extensions["asgi_closeguard"] = self
 
 
@@ -90,7 +92,9 @@ async def _got_websocket_exception(sender: Quart, *, exception: Exception, **ext
     from quart import has_websocket_context, websocket
 
     if has_websocket_context():
-        escape(exception, websocket.scope)
+        # Every receiver runs, and Quart logs it as it would: the close (or the 500) Quart
+        # answers it with next is where the guard takes over.
+        mark(exception, websocket.scope)
 
 
 async def _websocket_started(sender: Quart, **extra: Any) -> None:

@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import contextvars
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -447,6 +448,11 @@ class Router:
             while True:
                 event = await receive()
                 kind = event["type"].rsplit(".", 1)[-1]
+                if kind == "startup":
+                    # One handler on the root logger before any framework logs: BlackSheep's
+                    # logging.exception() would add one at its first exception, and Quart, whose
+                    # logger adds its own only when none is above it, would then print twice.
+                    logging.basicConfig(format="%(levelname)s:%(name)s:%(message)s")
                 await send({"type": f"lifespan.{kind}.complete"})
                 if kind == "shutdown":
                     return

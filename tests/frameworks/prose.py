@@ -74,6 +74,9 @@ What every adapter has in common:
   (`on_clos=`) fails `mypy --strict`, and every framework's app type-checks where it is passed
   (`CloseGuardMiddleware(quart_app)`, `hypercorn.asyncio.serve(guard(quart_app), Config())`).
   The guard checks their values when it is built.
+- **The framework reports, the guard closes**: the framework's own exception handling — its
+  log line, its hooks and signals — runs as without the guard, once; the guard replaces only
+  the framework's answer (its close, or its refusal before accept) and keeps the record.
 - **Once**: two guards around one connection — both forms together, an adapter twice, or
   `CloseGuardMiddleware` around an app that already has its adapter — act as one: the outer
   guard serves with its options, the inner one steps aside and logs one warning that the guard
@@ -91,29 +94,32 @@ What every adapter has in common:
 """
 
 HOW = """\
-Each adapter wires the framework's own hook so that the guard sees the handler's exception
-before the framework answers it: Litestar's `after_exception` hook, Quart's
-`got_websocket_exception` signal, an error handler for `Exception` in Falcon (Falcon lets an
-exception that its handler re-raises out of the app), and in BlackSheep, which has no hook for
-WebSocket errors, a wrapper around each WebSocket route's handler once the app has started. The
-hook hands the exception past the framework's own `except Exception` (its logging and its own
-close: Quart's 1000, BlackSheep's 1011 with `str(exc)`) to a thin ASGI layer under the guard,
-which raises it there: the guard then answers as for any app, 1011 (or the mapped code) after
-accept and HTTP 500 before, and the server logs the traceback once.
+Litestar, Quart, Falcon and BlackSheep catch a handler's exception, report it their own way and
+then answer it themselves. Behind the adapter the reporting runs exactly as without the guard —
+the framework's log line, its hooks and signals (Litestar's `after_exception` hooks in the order
+the app and its plugins put them, every receiver of Quart's `got_websocket_exception`), once —
+and only the answer is the guard's. The framework's own hook marks the exception: Litestar's
+`after_exception` hook, Quart's `got_websocket_exception` signal, Falcon's error handler for
+`Exception` (the adapter wraps the one registered before, which still runs), and in BlackSheep,
+which has no hook for WebSocket errors, a wrapper around each WebSocket route's handler once the
+app has started. The framework's answer to it — its close (Litestar's 4500, Quart's 1000,
+Falcon's 1011, BlackSheep's 1011 with `str(exc)`), or its refusal before accept — goes through a
+thin ASGI layer under the guard, which hands the exception to the guard instead: 1011 (or the
+mapped code) after accept, HTTP 500 before, and the record names the exception. The framework
+has reported it, so the guard gives it back rather than re-raise it to the server: the server
+logs nothing more, as without the guard (with `reraise=False` the guard adds its own log line,
+as for any app).
 
-Litestar is the exception: its exception handling — its log, as its logging config says, and
-every `after_exception` hook, in the order the app and its plugins put them — runs exactly as
-without the guard. The adapter's hook only marks the exception; the close Litestar sends for it
-next is the moment the thin layer hands it to the guard, which closes in its place. Litestar has
-handled the exception, so the guard gives it back to Litestar rather than to the server: the
-server logs no traceback, as without the guard (with `reraise=False` the guard adds its own log
-line, as for any app). With the plugin the guard sits in each route, under Litestar's app-wide
-exception handler, which would otherwise handle the exception a second time.
+Before accept, on a server without the denial response (`websocket.http.response`: daphne, some
+test clients), the guard cannot answer HTTP 500 itself: the exception goes on to the server,
+which answers 500 — except under Litestar's plugin, whose guard sits in each route under
+Litestar's app-wide exception handler, which would handle the exception a second time: there
+Litestar's own refusal stays.
 
 Served without that layer, the same app keeps the framework's own behaviour. Django Channels
-needs no hook: a consumer's exception already reaches the guard. HTTP is untouched everywhere
-(Quart's signal is sent for WebSocket connections only; Falcon's HTTP errors still go to the
-handler that was registered before).
+needs no hook: a consumer's exception already reaches the guard, which re-raises it to the
+server, as without the guard. HTTP is untouched everywhere (Quart's signal is sent for WebSocket
+connections only; Falcon's HTTP errors still go to the handler that was registered before).
 """
 
 OWN_NOTES = """\
@@ -134,11 +140,9 @@ OWN_NOTES = """\
   reason "Normal Closure"); for the others the guard sends 1000.
 - **Falcon**: call `guard()` after `add_error_handler(Exception, ...)`, if the app has one: HTTP
   errors go on to it, and a handler for `Exception` added later would replace the adapter's.
-- **Litestar before accept, on a server without the denial response** (`websocket.http.response`:
-  daphne, Litestar's own `TestClient`): the guard cannot answer HTTP 500 itself. With
-  `guard(app)` the exception goes on to the server, which answers 500; with the plugin it could
-  reach the server only through Litestar's app-wide handler, so Litestar's own refusal stays
-  (4500 in the test client, HTTP 403 from the server).
+- **Litestar's plugin before accept, on a server without the denial response** (daphne,
+  Litestar's own `TestClient`): Litestar's own refusal stays (4500 in the test client, HTTP 403
+  from the server); `guard(app)` makes it an HTTP 500.
 """
 
 CHANNELS = """\
@@ -168,8 +172,9 @@ promise than uvicorn, whatever the app; each difference is in the table above:
 TESTS_INTRO = """\
 What a handler that raises `RuntimeError` shows in each framework's own test client and log,
 without the guard and behind the form this page leads with, and the one line a test of that
-changes. Behind the guard the server logs the traceback, once — except for Litestar, which logs
-it itself as without the guard. (`test_clients.py` runs each one.)
+changes. The framework's own log line stays, once, and the server logs nothing more; Channels,
+which lets the exception through, gets the server's traceback either way. (`test_clients.py`
+runs each one; the server's log is checked on uvicorn.)
 """
 
 SOCKETIO = """\

@@ -175,7 +175,7 @@ async def test_every_column_of_the_matrix_records_a_route(column: str) -> None:
     records: list[CloseRecord] = []
     app = {**apps.FRAMEWORKS, **apps.IDIOMS}[column](True, {"on_close": records.append})
     if column == "blacksheep":
-        await app.app.app.start()
+        await app.app.app.app.start()
     outcome = await run(app, path="/return", records=records)
     assert outcome.record.route == apps.ROUTES[column.split("-", 1)[0]]
 

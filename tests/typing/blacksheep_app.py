@@ -16,5 +16,5 @@ async def room(websocket: WebSocket, room: str) -> None:
     await websocket.send_text(room)
 
 
-asgi_app: CloseGuardMiddleware = guard(app, exception_codes={TimeoutError: 1013})
+asgi_app = guard(app, exception_codes={TimeoutError: 1013})
 wrapped = CloseGuardMiddleware(Application())

@@ -1,8 +1,10 @@
-"""Falcon: serve what guard() returns."""
+"""Falcon: serve what guard() returns, with hypercorn too."""
 
 from __future__ import annotations
 
 import falcon.asgi
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
 
 from asgi_closeguard import CloseGuardMiddleware
 from asgi_closeguard.frameworks.falcon import guard
@@ -18,5 +20,9 @@ class Room:
 
 app = falcon.asgi.App()
 app.add_route("/rooms/{room}", Room())
-asgi_app: CloseGuardMiddleware = guard(app, exception_codes={TimeoutError: 1013}, on_close=[print])
+asgi_app = guard(app, exception_codes={TimeoutError: 1013}, on_close=[print])
 wrapped = CloseGuardMiddleware(falcon.asgi.App())
+
+
+async def main() -> None:
+    await serve(asgi_app, Config())
