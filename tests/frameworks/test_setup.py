@@ -349,3 +349,63 @@ def test_litestar_run_finds_the_guarded_app(name: str) -> None:
     env = LitestarEnv.from_env(f"tests.frameworks.served:{name}")
     assert isinstance(env.app, Litestar)
     assert not env.is_app_factory
+
+
+async def test_every_receiver_of_quarts_signal_runs_and_quart_logs_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An error tracker on ``got_websocket_exception`` hears of every crash behind the guard,
+    connected before the extension or after it (blinker calls receivers in no fixed order)."""
+    from quart.signals import got_websocket_exception
+
+    from asgi_closeguard.frameworks.quart import CloseGuard
+
+    seen: list[str] = []
+
+    async def before(sender: Any, *, exception: Exception, **extra: Any) -> None:
+        seen.append(f"before: {type(exception).__name__}")
+
+    async def after(sender: Any, *, exception: Exception, **extra: Any) -> None:
+        seen.append(f"after: {type(exception).__name__}")
+
+    app = apps.quart_app(False)
+    got_websocket_exception.connect(before, sender=app, weak=False)
+    records: list[CloseRecord] = []
+    CloseGuard(app, on_close=records.append)
+    got_websocket_exception.connect(after, sender=app, weak=False)
+    with caplog.at_level(logging.ERROR):
+        outcome = await run(app, path="/crash", records=records)
+    assert sorted(seen) == ["after: RuntimeError", "before: RuntimeError"]
+    assert outcome.server.only_close() == (1011, "Internal Error")
+    assert outcome.exception is None
+    quarts = [r for r in caplog.records if "Exception on websocket" in r.getMessage()]
+    assert len(quarts) == 1
+
+
+async def test_falcons_own_handler_for_exception_still_runs_on_websockets() -> None:
+    import falcon.asgi
+
+    from asgi_closeguard.frameworks.falcon import guard
+
+    handled: list[str] = []
+
+    class Crash:
+        async def on_websocket(self, req: Any, ws: Any) -> None:
+            await ws.accept()
+            raise RuntimeError(apps.SECRET)
+
+    async def report_and_close(
+        req: Any, resp: Any, ex: Exception, params: Any, ws: Any = None
+    ) -> None:
+        handled.append(type(ex).__name__)
+        if ws is not None:
+            await ws.close(4500)  # the app's own answer: the guard's 1011 replaces it
+
+    app = falcon.asgi.App()
+    app.add_route("/crash", Crash())
+    app.add_error_handler(Exception, report_and_close)
+    records: list[CloseRecord] = []
+    outcome = await run(guard(app, on_close=records.append), path="/crash", records=records)
+    assert handled == ["RuntimeError"]
+    assert outcome.server.only_close() == (1011, "Internal Error")
+    assert outcome.record.exception is RuntimeError
