@@ -184,10 +184,11 @@ async def test_nothing_keeps_a_finished_connections_state_alive(
         "reraise",
         "expose_exception_text",
         "close_timeout",
+        "drain",
+        "refuse_with",
         "_policy",
         "_open_connections",
-        # Per guard, not per connection: options and the one installed-twice warning.
-        "drain",
+        # Per guard, not per connection: the accept hooks and the one installed-twice warning.
         "_open_hooks",
         "_watches_accepts",
         "_warned_twice",
