@@ -22,7 +22,13 @@ import pytest
 from tests.docs.markdown import Block, blocks, defined_tests
 from tests.support.servers import REPO_ROOT
 
-PAGES = ("docs/deploying.md", "docs/reconnecting.md", "docs/contract.md", "docs/servers.md")
+PAGES = (
+    "docs/deploying.md",
+    "docs/reconnecting.md",
+    "docs/contract.md",
+    "docs/servers.md",
+    "docs/refusals.md",
+)
 
 #: Sections held to their citations only (see the module's docstring).
 CITATIONS_ONLY = {"docs/deploying.md": ("Draining before a deploy",)}
@@ -48,6 +54,10 @@ NOT_CLAIMS: dict[str, dict[str, str]] = {
         "Measured with ": "the versions line, checked by the page's own staleness test",
         "These decisions happen inside the server's own": "the lead-in of the notes below",
         "`python -m tests.servers.report` starts the seven": "how to regenerate the page",
+    },
+    "docs/refusals.md": {
+        "An app that checks a token or a": "what the page is about",
+        "To run the measurement again": "how to run the measurement",
     },
 }
 
