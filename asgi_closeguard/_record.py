@@ -33,10 +33,14 @@ class CloseRecord:
             (1005, 1006, a reserved number, ``None``-typed garbage...); ``None`` otherwise.
         exception: the type of the exception the app raised, if it raised; the instance is not
             kept, so the record holds no traceback and no frames alive.
-        accepted: whether the WebSocket handshake was accepted.
+        accepted: whether the WebSocket handshake was accepted. ``False`` for a refusal
+            answered with a close (``refuse_with="close"``): the app never accepted, and the
+            guard's own accept there only carries the refusal's close.
         http_status: the HTTP status that answered the handshake when it was not accepted
             (403 for a close before accept, 500 for a crash before accept, or the status of the
-            app's own denial response); ``None`` once accepted.
+            app's own denial response); ``None`` once accepted, and for a refusal answered with
+            a close (``refuse_with="close"``), since no HTTP response went out: ``code`` says
+            the close that did.
         duration: seconds from the start of the app to the end of the connection.
         messages_sent: ``websocket.send`` messages the app sent through the guard.
         messages_received: ``websocket.receive`` messages the app received.
