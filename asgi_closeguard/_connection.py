@@ -126,9 +126,12 @@ class Connection:
         "exception",
         "http_status",
         "interrupted",
+        "messages_received",
+        "messages_sent",
         "owed_accept",
         "path",
         "policy",
+        "reading",
         "reason",
         "requested_code",
         "scope",
@@ -164,6 +167,14 @@ class Connection:
         #: Whether the handshake's ``websocket.connect`` was read (by the app, or by the guard
         #: before the accept of a refusal).
         self.connect_seen = False
+        # Kept by the shell's hot path. Whether a receive() is waiting on the server, which the
+        # wait for the client's close needs (Quart, Falcon and Channels keep one pending in
+        # another task); one flag, not a count: ASGI servers refuse a second receive() while
+        # one is pending (websockets raises RuntimeError). And the messages of the app, counted
+        # only when a record will be handed to someone.
+        self.reading = False
+        self.messages_sent = 0
+        self.messages_received = 0
 
     # --- The app sends ---------------------------------------------------------------------
 
@@ -479,9 +490,7 @@ class Connection:
 
     # --- The record ------------------------------------------------------------------------
 
-    def record(
-        self, *, messages_sent: int, messages_received: int, route: str | None
-    ) -> CloseRecord:
+    def record(self, *, route: str | None) -> CloseRecord:
         """The connection's one :class:`CloseRecord`, as things stand now."""
         return CloseRecord(
             path=self.path,
@@ -493,8 +502,8 @@ class Connection:
             accepted=self.accepted,
             http_status=None if self.accepted else self.http_status,
             duration=time.perf_counter() - self.started,
-            messages_sent=messages_sent,
-            messages_received=messages_received,
+            messages_sent=self.messages_sent,
+            messages_received=self.messages_received,
             route=route,
         )
 

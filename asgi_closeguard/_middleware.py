@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Final, Literal
 
 from ._codes import fallback_code
@@ -32,6 +32,7 @@ _DENIAL_EXTENSION: Final = "websocket.http.response"
 # The scope key under which the guard serving a WebSocket puts itself, so that a second guard
 # around the same connection (added twice, or an adapter plus add_middleware) steps aside.
 GUARD_SCOPE_KEY: Final = "asgi_closeguard.guard"
+_OPEN: Final = State.OPEN  # read by the hot path: one global load, no attribute
 # How long the 1012 close at a shutdown may hold the app's task: the contract allows the
 # server's exit 0.5 s more than without the guard.
 _SHUTDOWN_CLOSE_TIMEOUT: Final = 0.25
@@ -139,46 +140,15 @@ class CloseGuardMiddleware:
         )
         # The connections whose app is still running, kept only to report those the server
         # abandons (see _watch_for_shutdown); no connection's state lives here.
-        self._open_connections: dict[Connection, Callable[[], CloseRecord]] | None = (
-            {} if self.on_close else None
-        )
+        self._open_connections: dict[Connection, Scope] | None = {} if self.on_close else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            if GUARD_SCOPE_KEY in scope:
-                await self._step_aside(scope, receive, send)
-                return
-            scope[GUARD_SCOPE_KEY] = self
-            if self.drain is not None and self.drain.draining:
-                # A new WebSocket while draining: accepted and closed with 1012 at once (see
-                # _opened), never handed to the app and never refused with HTTP, which a
-                # browser cannot read: its client reconnects to another instance.
-                await self._serve_websocket(scope, receive, send, app=_accept_only)
-                return
-            await self._serve_websocket(scope, receive, send)
-        elif scope["type"] == "lifespan" and self.on_close is not None:
-            await self.app(scope, self._watch_for_shutdown(receive), send)
-        else:
-            await self.app(scope, receive, send)
+        """Serve one ASGI call: a WebSocket through the thin async shell around its
+        :class:`Connection`, every other scope straight to the app.
 
-    async def _step_aside(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Another guard already serves this connection: one close and one record, its own."""
-        if not self._warned_twice:
-            self._warned_twice = True
-            logger.warning(
-                "CloseGuardMiddleware is installed twice around %s: the inner guard steps "
-                "aside and the outer one's options apply. Install it once, and give it every "
-                "on_close (on_close=[metrics, telemetry])",
-                scope.get("path", "a WebSocket"),
-            )
-        await self.app(scope, receive, send)
-
-    async def _serve_websocket(
-        self, scope: Scope, receive: Receive, send: Send, *, app: ASGIApp | None = None
-    ) -> None:
-        """The thin async shell around one :class:`Connection`.
-
-        Every await of the guard, and what a cancellation there does:
+        The shell runs in this call's own frame, not in a coroutine of its own: an open
+        connection holds one coroutine of the guard's, not two. Every await of the guard, and
+        what a cancellation there does:
 
         1. ``receive()`` and ``send()`` on behalf of the app (the hot path, the app's accept,
            close and denial messages): the cancellation is the app's; it propagates.
@@ -197,61 +167,101 @@ class CloseGuardMiddleware:
            and the wait for the client's close after them: as 1 when the app sent the close
            itself, as 2 after a return before accept, as 3 after a crash before accept.
         """
+        if scope["type"] != "websocket":
+            if scope["type"] == "lifespan" and self.on_close is not None:
+                await self.app(scope, self._watch_for_shutdown(receive), send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        if GUARD_SCOPE_KEY in scope:
+            await self._step_aside(scope, receive, send)
+            return
+        scope[GUARD_SCOPE_KEY] = self
+        app = self.app
+        if self.drain is not None and self.drain.draining:
+            # A new WebSocket while draining: accepted and closed with 1012 at once (see
+            # _opened), never handed to the app and never refused with HTTP, which a browser
+            # cannot read: its client reconnects to another instance.
+            app = _accept_only
         connection = Connection(self._policy, scope.get("path", ""), scope)
-        # The hot path keeps its own figures in locals: the counters, and whether a receive()
-        # is waiting on the server, which the wait for the client's close needs (Quart, Falcon
-        # and Channels keep one pending in another task). One flag, not a count: ASGI servers
-        # refuse a second receive() while one is pending (websockets raises RuntimeError).
-        messages_sent = messages_received = 0
-        reading = False
-        open_ = State.OPEN  # a local: the hot path reads no global
-
-        def record() -> CloseRecord:
-            return connection.record(
-                messages_sent=messages_sent,
-                messages_received=messages_received,
-                route=route_template(scope),
-            )
-
         if self._open_connections is not None:
-            self._open_connections[connection] = record
+            self._open_connections[connection] = scope
+        guarded_receive, guarded_send = self._guarded_ends(connection, receive, send)
+        reraising = False
+        try:
+            try:
+                await app(scope, guarded_receive, guarded_send)
+            except Exception as exc:
+                reraising = await self._end_after_exception(
+                    connection, exc, receive=receive, send=send, scope=scope
+                )
+                if reraising:
+                    raise
+            except BaseException as exc:
+                ended_by = None if is_cancellation(exc) else type(exc)
+                await self._end_after_cancellation(connection, ended_by, send)
+                raise
+            else:
+                await self._end_after_return(connection, receive, send)
+        except BaseException as exc:
+            if is_cancellation(exc):
+                connection.interrupted = True
+            raise
+        finally:
+            if self.drain is not None:
+                self.drain._ended(connection)
+            await self._finish(connection, reraising=reraising)
+
+    async def _step_aside(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Another guard already serves this connection: one close and one record, its own."""
+        if not self._warned_twice:
+            self._warned_twice = True
+            logger.warning(
+                "CloseGuardMiddleware is installed twice around %s: the inner guard steps "
+                "aside and the outer one's options apply. Install it once, and give it every "
+                "on_close (on_close=[metrics, telemetry])",
+                scope.get("path", "a WebSocket"),
+            )
+        await self.app(scope, receive, send)
+
+    def _guarded_ends(
+        self, connection: Connection, receive: Receive, send: Send
+    ) -> tuple[Receive, Send]:
+        """The ``receive`` and ``send`` the app is given: the hot path.
+
+        Every message of every connection passes here, so each check is one the contract
+        needs (docs/performance.md weighs them): ``receive()`` after the end hands out the
+        close without asking the server; the flag for a read in flight, which the wait for the
+        client's close needs; ``send()`` when not open raises. Messages are counted only when a
+        record will be handed to someone.
+        """
+        counting = self._open_connections is not None
 
         async def guarded_receive() -> Message:
-            nonlocal messages_received, reading
             if connection.ended is not None:
                 return dict(connection.ended)
-            reading = True
+            connection.reading = True
             try:
                 message = await receive()
             finally:
-                reading = False
+                connection.reading = False
             if message["type"] == "websocket.receive":
-                if connection.accepted or connection.ended is None:
-                    messages_received += 1
+                if connection.ended is None or connection.accepted:
+                    if counting:
+                        connection.messages_received += 1
                     return message
                 # refuse_with="close": the guard's accept let the client speak, but the app
                 # refused the connection and never hears from it. A read that was in flight
                 # gets the refusal's close.
                 return dict(connection.ended)
-            return incoming(message)
-
-        def incoming(message: Message) -> Message:
-            if message["type"] != "websocket.disconnect":
-                connection.connect_received()  # the handshake's websocket.connect, read
-                return message
-            # Also the answer to the app's close, reaching a read that was in flight when the
-            # close went out: the connection turns it into the close that was sent.
-            delivered = connection.disconnect_received(message)
-            if connection.waiter is not None and connection.state is State.CLOSED:
-                connection.waiter.set()
-            return delivered
+            return _incoming(connection, message)
 
         async def guarded_send(message: Message) -> None:
-            nonlocal messages_sent
             if message["type"] == "websocket.send":
-                if connection.state is not open_:
+                if connection.state is not _OPEN:
                     connection.check_open_for("websocket.send")
-                messages_sent += 1
+                if counting:
+                    connection.messages_sent += 1
                 try:
                     await send(message)
                 except OSError:
@@ -261,44 +271,12 @@ class CloseGuardMiddleware:
                     connection.send_failed()
                     raise
                 return
-            await self._send_control(connection, receive, send, message, scope)
+            await self._send_control(connection, receive, send, message)
 
-        def await_client_close() -> Awaitable[None]:
-            # Whether a read is in flight is read now, when the wait begins.
-            return self._await_client_close(connection, receive, read_in_flight=reading)
-
-        reraising = False
-        try:
-            try:
-                await (app or self.app)(scope, guarded_receive, guarded_send)
-            except Exception as exc:
-                reraising = await self._end_after_exception(
-                    connection,
-                    exc,
-                    receive=receive,
-                    send=send,
-                    await_client_close=await_client_close,
-                    scope=scope,
-                )
-                if reraising:
-                    raise
-            except BaseException as exc:
-                ended_by = None if is_cancellation(exc) else type(exc)
-                await self._end_after_cancellation(connection, ended_by, send)
-                raise
-            else:
-                await self._end_after_return(connection, receive, send, await_client_close)
-        except BaseException as exc:
-            if is_cancellation(exc):
-                connection.interrupted = True
-            raise
-        finally:
-            if self.drain is not None:
-                self.drain._ended(connection)
-            await self._finish(connection, record, reraising=reraising)
+        return guarded_receive, guarded_send
 
     async def _send_control(
-        self, connection: Connection, receive: Receive, send: Send, message: Message, scope: Scope
+        self, connection: Connection, receive: Receive, send: Send, message: Message
     ) -> None:
         """Everything the app sends but ``websocket.send``: accept, close, denial messages."""
         kind = message["type"]
@@ -313,7 +291,7 @@ class CloseGuardMiddleware:
         await send(message)
         if kind == "websocket.accept":
             connection.accept_sent()
-            if self._watches_accepts and self._opened(connection, send, scope):
+            if self._watches_accepts and self._opened(connection, send, connection.scope or {}):
                 await self._close_for_drain(connection, send)
         elif kind == "websocket.http.response.body":
             connection.denial_body_sent(message.get("more_body", False))
@@ -340,9 +318,7 @@ class CloseGuardMiddleware:
         if outgoing is not None:
             await self._send_for_app(connection, send, outgoing, fallback=True)
 
-    async def _await_client_close(
-        self, connection: Connection, receive: Receive, *, read_in_flight: bool
-    ) -> None:
+    async def _await_client_close(self, connection: Connection, receive: Receive) -> None:
         """Once a close went out, wait for the client's, ``close_timeout`` seconds at most.
 
         RFC 6455 §7.1.1: after an endpoint has sent and received a close frame, the server
@@ -353,9 +329,10 @@ class CloseGuardMiddleware:
         """
         if connection.state is not State.CLOSING or not self.close_timeout:
             return
-        if read_in_flight:
+        if connection.reading:
             # A read in another task will get the client's close: wait for it to arrive there
-            # rather than read beside it (servers refuse a second read).
+            # rather than read beside it (servers refuse a second read). Whether one is in
+            # flight is read now, when the wait begins.
             waiter = connection.waiter = new_event()
             answered = await within(self.close_timeout, waiter.wait)
         else:
@@ -379,7 +356,6 @@ class CloseGuardMiddleware:
         connection: Connection,
         receive: Receive,
         send: Send,
-        await_client_close: Callable[[], Awaitable[None]],
     ) -> None:
         """The app returned: close for it if it did not, then wait for the client's close."""
         if cancel_requested():
@@ -389,7 +365,7 @@ class CloseGuardMiddleware:
         outgoing = connection.returned()
         if outgoing is not None:
             await self._send_after_handshake(connection, receive, send, outgoing, fallback=True)
-        await await_client_close()
+        await self._await_client_close(connection, receive)
 
     async def _end_after_exception(
         self,
@@ -398,7 +374,6 @@ class CloseGuardMiddleware:
         *,
         receive: Receive,
         send: Send,
-        await_client_close: Callable[[], Awaitable[None]],
         scope: Scope,
     ) -> bool:
         """The app raised ``exc``: close or answer for it; return whether to re-raise it.
@@ -425,7 +400,7 @@ class CloseGuardMiddleware:
                     connection, receive, send, outgoing, fallback=not self.reraise
                 )
             if was_open:
-                await await_client_close()
+                await self._await_client_close(connection, receive)
         except BaseException as interruption:
             if not is_cancellation(interruption):
                 raise
@@ -489,18 +464,19 @@ class CloseGuardMiddleware:
         asked = message["code"]
         connection.close_delivered(asked, await _deliver_close(send, message, fallback))
 
-    async def _finish(
-        self, connection: Connection, record: Callable[[], CloseRecord], *, reraising: bool
-    ) -> None:
+    async def _finish(self, connection: Connection, *, reraising: bool) -> None:
         """Hand the connection's one record to ``on_close``, once."""
         # A connection leaves the open ones when it is reported: once, whichever comes first,
         # its own end or the lifespan shutdown.
-        if self._open_connections is None or self._open_connections.pop(connection, None) is None:
+        if self._open_connections is None:
+            return
+        scope = self._open_connections.pop(connection, None)
+        if scope is None:
             return
         try:
             # Python 3.10 has no Task.cancelling(): what the guard saw itself counts too.
             wait = not (connection.interrupted or cancel_requested())
-            await self._report(record(), wait=wait)
+            await self._report(connection.record(route=route_template(scope)), wait=wait)
         except BaseException as exc:
             # A cancellation while an async on_close runs never replaces the app's exception.
             if not (reraising and is_cancellation(exc)):
@@ -524,9 +500,9 @@ class CloseGuardMiddleware:
         return lifespan_receive
 
     async def _report_abandoned(self) -> None:
-        for connection, record in list((self._open_connections or {}).items()):
+        for connection in list(self._open_connections or ()):
             connection.abandoned()
-            await self._finish(connection, record, reraising=False)
+            await self._finish(connection, reraising=False)
 
     async def _report(self, record: CloseRecord, *, wait: bool = True) -> None:
         for on_close in self.on_close or ():
@@ -586,6 +562,19 @@ async def _accept_for_refusal(
         connection.refusal_accept_failed()
         return False
     return True
+
+
+def _incoming(connection: Connection, message: Message) -> Message:
+    """What ``receive()`` hands the app for a server message other than ``websocket.receive``."""
+    if message["type"] != "websocket.disconnect":
+        connection.connect_received()  # the handshake's websocket.connect, read
+        return message
+    # Also the answer to the app's close, reaching a read that was in flight when the close
+    # went out: the connection turns it into the close that was sent.
+    delivered = connection.disconnect_received(message)
+    if connection.waiter is not None and connection.state is State.CLOSED:
+        connection.waiter.set()
+    return delivered
 
 
 async def _send_quietly(send: Send, message: Message) -> bool:

@@ -163,7 +163,7 @@ def never(message: Message) -> bool:
     return False
 
 
-#: Every await the guard makes (see CloseGuardMiddleware._serve_websocket's docstring).
+#: Every await the guard makes (see CloseGuardMiddleware.__call__'s docstring).
 AWAIT_POINTS = [
     AwaitPoint("the app's receive", accept_then_receive, never, None, "server", 1012,
                close(1012, "Service Restart")),
