@@ -10,7 +10,8 @@ from ._app_codes import AppCode
 from ._codes import CloseCode, is_sendable
 from ._drain import Drain
 from ._errors import ForbiddenCloseCodeError, WebSocketClosedError
-from ._middleware import CloseGuardMiddleware
+from ._middleware import CloseGuardMiddleware, RefuseWith
+from ._options import GuardOptions
 from ._record import ClosedBy, CloseRecord
 
 if TYPE_CHECKING:
@@ -64,7 +65,9 @@ __all__ = [
     "CodeDescription",
     "Drain",
     "ForbiddenCloseCodeError",
+    "GuardOptions",
     "RangeDescription",
+    "RefuseWith",
     "WebSocketClosedError",
     "__version__",
     "compare",

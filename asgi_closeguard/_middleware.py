@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Sequence
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from ._codes import fallback_code
 from ._concurrency import cancel_requested, detach, is_cancellation, new_event, shielded, within
@@ -142,7 +142,10 @@ class CloseGuardMiddleware:
         # abandons (see _watch_for_shutdown); no connection's state lives here.
         self._open_connections: dict[Connection, Scope] | None = {} if self.on_close else None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    # The three arguments are typed Any on purpose: every server types them in its own words
+    # (hypercorn's serve() and Quart as TypedDicts), and the guard must fit wherever the app
+    # it wraps fits. Inside, they are the package's own aliases.
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Serve one ASGI call: a WebSocket through the thin async shell around its
         :class:`Connection`, every other scope straight to the app.
 

@@ -69,6 +69,8 @@ NOT_CHECKED: dict[str, str] = {
     "LANGUAGES": "a constant",
     "__version__": "a constant",
     "ClosedBy": "a type",
+    "GuardOptions": "a type: the guard's keyword options, for code that passes them on",
+    "RefuseWith": "a type: the values refuse_with takes",
     "CloseCode": "an IntEnum: a lookup by value follows Enum (ValueError for an unknown value)",
     "CloseRecord": "built by the guard, handed to on_close",
     "CodeComparison": "built by compare()",

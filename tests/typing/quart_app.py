@@ -24,6 +24,8 @@ async def room(room: str) -> None:
 
 async def main() -> None:
     await serve(guard(Quart(__name__), close_timeout=2.0), Config())
+    # The plain middleware fits hypercorn's serve() wherever the app it wraps does.
+    await serve(CloseGuardMiddleware(Quart(__name__)), Config())
 
 
 wrapped = CloseGuardMiddleware(Quart(__name__), expose_exception_text=False)
