@@ -1,10 +1,11 @@
 """Generated app scripts and peers, a model of the close contract, and the guard's invariants.
 
 A *script* is what an app does, step by step: accept, send, close with any code and reason,
-receive, or raise. A *peer* is what the client and the server do: the messages the client sends,
-whether it disconnects (and where, relative to the app's receives), whether the server's send
-starts failing with an ``OSError`` after some messages, what ``receive()`` raises once the client
-has nothing more to say. :func:`play` runs one script behind ``CloseGuardMiddleware`` on the
+receive, or raise, and how the guard is configured (``refuse_with`` included). A *peer* is what
+the client and the server do: the subprotocols the client offers, the messages it sends, whether
+it disconnects (and where, relative to the app's receives), whether the server's send starts
+failing with an ``OSError`` after some messages, what ``receive()`` raises once the client has
+nothing more to say. :func:`play` runs one script behind ``CloseGuardMiddleware`` on the
 in-memory server while a small model of the contract predicts, step by step, what each call must
 return or raise and what must reach the server; :func:`check_invariants` then checks the promises
 of the issue on what actually reached the server, independently of the model.
@@ -199,6 +200,7 @@ def scripts(draw: st.DrawFn) -> Script:
             "reraise": draw(st.booleans()),
             "expose_exception_text": draw(st.booleans()),
             "exception_codes": draw(st.sampled_from(EXCEPTION_CODES)),
+            "refuse_with": draw(st.sampled_from(["http", "close"])),
         },
     )
 
@@ -214,6 +216,8 @@ class Peer:
     extensions: Mapping[str, Any] | None
     #: Close codes the server raises on instead of sending (daphne takes 1000, 3000-4999 only).
     refuses_close: Callable[[int], bool] | None = None
+    #: The subprotocols the client offers in its handshake.
+    subprotocols: list[str] = field(default_factory=list)
 
 
 @st.composite
@@ -225,7 +229,8 @@ def peers(draw: st.DrawFn) -> Peer:
     ]
     if draw(st.booleans()):
         disconnect: Message = {"type": "websocket.disconnect"}
-        code = draw(st.sampled_from([1000, 1001, 1005, 1006, 4001, None, MISSING]))
+        # 1012 is a server's code (uvicorn's at shutdown): the server, not the client, closed.
+        code = draw(st.sampled_from([1000, 1001, 1005, 1006, 1012, 4001, None, MISSING]))
         reason = draw(st.sampled_from(["", "bye", None, MISSING]))
         if code != MISSING:
             disconnect["code"] = code
@@ -249,6 +254,7 @@ def peers(draw: st.DrawFn) -> Peer:
         ),
         extensions=draw(st.sampled_from([DENIAL_EXTENSION, None])),
         refuses_close=draw(st.sampled_from([None, None, None, refused_like_daphne])),
+        subprotocols=draw(st.sampled_from([[], ["chat"], ["chat", "chat.v2"]])),
     )
 
 
@@ -274,6 +280,10 @@ class Played:
     mismatches: list[str]
     #: The close the model says must follow an unhandled exception with the client still there.
     crash_close: int | None = None
+    #: Whether the app's accept went out, and whether a refusal before accept was answered with
+    #: the guard's accept and a close (``refuse_with="close"``).
+    accepted: bool = False
+    refused_with_close: bool = False
     #: Labels for ``hypothesis.event``, to see what the examples covered.
     events: list[str] = field(default_factory=list)
 
@@ -308,6 +318,10 @@ def _exception_text(exc: BaseException) -> str:
         return type(exc).__name__
 
 
+def _disconnect(code: object, reason: object) -> Message:
+    return {"type": "websocket.disconnect", "code": code, "reason": reason}
+
+
 class _Model:
     """The close contract, small enough to read at a glance, run beside the guard."""
 
@@ -320,6 +334,12 @@ class _Model:
         self.closed_by: str | None = None
         self.ended: Message | None = None
         self.denial_open = False  # a denial response started and its last body is not out
+        #: refuse_with="close": a refusal before accept is the guard's accept and a close.
+        self.refuses_with_close = script.options["refuse_with"] == "close"
+        #: Such a refusal happened (whether or not the server took its accept and close).
+        self.refused_with_close = False
+        #: The handshake's websocket.connect was read, by the app or by the guard.
+        self.connect_read = False
         self.expected: list[tuple[str, Any]] = []
         self.mismatches: list[str] = []
 
@@ -349,9 +369,11 @@ class _Model:
             return WebSocketClosedError
         if self.server_fails():
             # The failing send raises the server's own exception, unchanged; an OSError means
-            # the client is gone, and every later send raises the guard's WebSocketClosedError.
+            # the client is gone (a denial response under way included: nothing can reach it),
+            # and every later send raises the guard's WebSocketClosedError.
             if isinstance(self.peer.send_error, OSError):
                 self.closed, self.closed_by = True, "server"
+                self.denial_open = False
             return self.peer.send_error
         self.expected.append(("same", message))
         return None
@@ -376,7 +398,7 @@ class _Model:
         if not message["more_body"] and self.denial_open:
             self.denial_open = False
             self.closed, self.closed_by = True, "app"
-            self.ended = {"type": "websocket.disconnect", "code": 1000, "reason": ""}
+            self.ended = _disconnect(1000, "")
         return None
 
     def finish_denial(self) -> None:
@@ -385,39 +407,76 @@ class _Model:
         self.deliver("equal", {"type": "websocket.http.response.body", "body": b""})
 
     def close(self, code: object, reason: object) -> BaseException | type[BaseException] | None:
-        if self.closed:
-            return None  # a second close is dropped
         if self.denial_open:
-            # The handshake is being answered with HTTP: the guard ends that response instead.
-            self.closed_by = "app"
-            self.ended = {"type": "websocket.disconnect", "code": 1000, "reason": ""}
+            # The handshake is being answered with HTTP: the guard ends that response instead,
+            # also when the client left during it (the response is still owed its end). A
+            # client that left keeps its own close: receive() goes on reporting it.
+            if self.closed_by is None:
+                self.closed_by = "app"
+            if self.ended is None:
+                self.ended = _disconnect(1000, "")
             self.finish_denial()
             return None
+        if self.closed:
+            return None  # a second close is dropped
         asked = None if code is MISSING else code
-        if not self.accepted:
-            return self.close_before_accept(asked, None if reason is MISSING else reason)
+        if not self.accepted and not self.refuses_with_close:
+            self.close_before_accept(asked, None if reason is MISSING else reason)
+            return None
+        # After accept, and before it with refuse_with="close", the code goes on the wire.
         if asked is not None and not _sendable(asked) and self.script.options["strict"]:
-            return ForbiddenCloseCodeError
+            return ForbiddenCloseCodeError  # nothing sent, the connection as it was
         wire = _wire_code(asked)
         text = normalise_reason(None if reason is MISSING else reason)
         self.closed, self.closed_by = True, "app"
-        self.ended = {"type": "websocket.disconnect", "code": wire, "reason": text}
-        sent = self.deliver_close(wire, text)
-        if self.accepted and sent is not None and sent != wire:
-            # The server refused the code and took the fallback: receive() reports what went out.
-            self.ended = {"type": "websocket.disconnect", "code": sent, "reason": text}
+        self.ended = _disconnect(wire, text)
+        if self.accepted:
+            self.close_goes_out(wire, text, fallback=True)
+        else:
+            self.refuse(wire, text, fallback=True)
         return None
 
     def close_before_accept(self, asked: object, reason: object) -> None:
-        # No code reaches the wire before accept (the server answers 403): the app's own code
-        # passes, a missing one becomes 1000; strict mode has nothing to refuse.
+        # refuse_with="http": no code reaches the wire before accept (the server answers 403):
+        # the app's own code passes, a missing one becomes 1000; strict mode has nothing to
+        # refuse.
         code = 1000 if asked is None else asked
         text = "" if reason is None else reason
         self.closed, self.closed_by = True, "app"
-        self.ended = {"type": "websocket.disconnect", "code": code, "reason": text}
+        self.ended = _disconnect(code, text)
         if self.server_fails() or self._refused(code):
             return
         self.expected.append(("equal", {"type": "websocket.close", "code": code, "reason": text}))
+
+    def refuse(self, code: int, reason: str, *, fallback: bool) -> int | None:
+        """refuse_with="close": the guard answers a refusal before accept with its own accept
+        (the first subprotocol the client offered, if any), then the close ``code``. Returns
+        the code that reached the server, if any."""
+        self.refused_with_close = True
+        if not self.connect_read:
+            # The app refused without reading the handshake: the guard reads its
+            # websocket.connect first, as an accepting app would (every peer starts with it).
+            self.inbox.pop(0)
+            self.connect_read = True
+        accept: Message = {"type": "websocket.accept"}
+        if self.peer.subprotocols:
+            accept["subprotocol"] = self.peer.subprotocols[0]
+        if not self.deliver("equal", accept):
+            # No answer to the handshake went out, so no close can: the server ended it.
+            self.closed_by = "server"
+            return None
+        return self.close_goes_out(code, reason, fallback=fallback)
+
+    def close_goes_out(self, code: int, reason: str, *, fallback: bool) -> int | None:
+        """A close frame once the handshake is answered (the app's accept, or the guard's for a
+        refusal): receive() reports the fallback the server took instead, if it took one; a
+        close that reached nobody leaves the connection ended by the server."""
+        sent = self.deliver_close(code, reason, fallback=fallback)
+        if sent is None:
+            self.closed_by = "server"
+        elif sent != code:
+            self.ended = _disconnect(sent, reason)
+        return sent
 
     def _refused(self, code: object) -> bool:
         try:
@@ -445,6 +504,8 @@ class _Model:
         if not self.inbox:
             return ("raise", self.peer.receive_error)
         message = self.inbox.pop(0)
+        if message["type"] == "websocket.connect":
+            self.connect_read = True
         if message["type"] != "websocket.disconnect":
             return ("same", message)
         normalised = {
@@ -458,13 +519,31 @@ class _Model:
         self.ended = normalised
         return ("equal", normalised)
 
+    def echoes_the_close(self, exc: BaseException) -> bool:
+        """Whether ``exc`` only echoes a close the other side made, and is dropped whatever
+        ``reraise`` says: a disconnect exception (Starlette's ``WebSocketDisconnect``) after
+        the client's or the server's close, and the guard's ``WebSocketClosedError`` after the
+        server's side ended the connection (its send failed, it took no close, it closed with
+        1012), which a raw server refuses with an error it does not log."""
+        if self.closed_by == "server" and isinstance(exc, WebSocketClosedError):
+            return True
+        return self.closed_by in ("client", "server") and isinstance(exc, WebSocketDisconnect)
+
     def finish(self, escaped: BaseException | None) -> tuple[BaseException | None, int | None]:
         """What must follow the app's end; returns (what must escape, the crash close code)."""
         if escaped is None:
             if self.denial_open:
                 self.finish_denial()
-            elif not self.closed:
-                self.deliver_close(1000, "")
+            elif self.closed:
+                pass
+            elif self.accepted:
+                self.close_goes_out(1000, "", fallback=True)
+            elif self.refuses_with_close:
+                # Returning before accept refuses the connection for no reason the app gave.
+                self.refuse(1008, "Policy Violation", fallback=True)
+            else:
+                # The server answers this close before accept with HTTP 403.
+                self.deliver("equal", {"type": "websocket.close", "code": 1000, "reason": ""})
             return None, None
         if isinstance(escaped, asyncio.CancelledError):
             # The server cancelled the app: an open connection is told to come back.
@@ -474,24 +553,30 @@ class _Model:
             return escaped, None
         if not isinstance(escaped, Exception):
             return escaped, None  # KeyboardInterrupt, SystemExit: nothing more is sent
-        if not self.accepted:
-            if self.denial_open:
-                self.finish_denial()
-                return escaped, None
-            answers_500 = not self.closed and self.peer.extensions is not None
-            if answers_500 and self.deliver("denial-start", 500):
-                self.deliver("denial-body", b"Internal Server Error")
+        if self.echoes_the_close(escaped):
+            return None, None
+        if self.denial_open:
+            # The denial response is owed its end, also when the client left during it.
+            self.finish_denial()
             return escaped, None
         if self.closed:
-            if self.closed_by in ("client", "server") and isinstance(escaped, WebSocketDisconnect):
-                return None, None
             return escaped, None
-        code, reason = self.crash_close(escaped)
         reraise = self.script.options["reraise"]
-        # A refused code is not retried when the exception is re-raised: the server (daphne)
-        # then closes with its own 1011.
-        sent = self.deliver_close(code, reason, fallback=not reraise)
-        return (escaped if reraise else None), sent
+        if self.accepted or self.refuses_with_close:
+            # A crash answered with a close frame: `reraise` decides. A refused code is not
+            # retried when the exception is re-raised: the server (daphne) then closes with
+            # its own 1011.
+            code, reason = self.crash_close(escaped)
+            if self.accepted:
+                sent = self.close_goes_out(code, reason, fallback=not reraise)
+            else:
+                sent = self.refuse(code, reason, fallback=not reraise)
+            return (escaped if reraise else None), sent
+        # Before accept, answered with HTTP 500 where the server offers the denial extension
+        # (else the server answers 500 itself for the re-raised exception).
+        if self.peer.extensions is not None and self.deliver("denial-start", 500):
+            self.deliver("denial-body", b"Internal Server Error")
+        return escaped, None
 
     def crash_close(self, exc: Exception) -> tuple[int, str]:
         if isinstance(exc, WebSocketException):
@@ -605,10 +690,12 @@ async def play(script: Script, peer: Peer, *, time_limit: float = 60.0) -> Playe
                 raise raised
 
     guard = CloseGuardMiddleware(app, on_close=records.append, **script.options)
+    scope = server.scope
+    scope["subprotocols"] = list(peer.subprotocols)
     escaped: BaseException | None = None
     with anyio.move_on_after(time_limit) as deadline:
         try:
-            await guard(server.scope, server.receive, server.send)
+            await guard(scope, server.receive, server.send)
         except BaseException as exc:  # CancelledError too: it is the app's, raised on purpose
             if deadline.cancel_called:
                 raise
@@ -622,6 +709,8 @@ async def play(script: Script, peer: Peer, *, time_limit: float = 60.0) -> Playe
     events = [
         f"app ended: {type(left_the_app[0]).__name__ if left_the_app else 'returned'}",
         f"accepted: {model.accepted}, closed by: {model.closed_by}",
+        f"refuse_with: {script.options['refuse_with']}, refused with a close: "
+        f"{model.refused_with_close}",
         f"crash close: {crash_close}",
         f"messages on the wire: {min(len(model.expected), 5)}",
     ]
@@ -633,6 +722,8 @@ async def play(script: Script, peer: Peer, *, time_limit: float = 60.0) -> Playe
         expected_escape=expected_escape,
         mismatches=model.mismatches,
         crash_close=crash_close,
+        accepted=model.accepted,
+        refused_with_close=model.refused_with_close,
         events=events,
     )
 
@@ -687,3 +778,9 @@ def check_invariants(script: Script, peer: Peer, played: Played) -> None:
         assert [sent[i]["code"] for i in closes] == [played.crash_close], story
     # One record per connection, whatever happened.
     assert len(played.records) == 1, story
+    record = played.records[0]
+    assert record.accepted is played.accepted, f"record: {record!r}" + story
+    if played.refused_with_close:
+        # refuse_with="close": the app never accepted, no HTTP status, the code on the wire.
+        wire = sent[closes[0]]["code"] if closes else None
+        assert (record.http_status, record.code) == (None, wire), f"record: {record!r}" + story

@@ -3,7 +3,8 @@
 Scripts and peers come from :mod:`tests.robustness.scripts`. Each example runs one connection on
 the in-memory server, under asyncio and then trio, each in one long-lived event loop (a blocking
 portal), so the ``ci`` profile's 2,000 examples take seconds.
-``HYPOTHESIS_PROFILE=thorough`` runs 100,000.
+``HYPOTHESIS_PROFILE=thorough`` runs 100,000; they take minutes, so run them with
+``-o timeout=0``, or pytest-timeout's per-test bound cuts them off halfway (a "flaky" failure).
 """
 
 from __future__ import annotations
