@@ -10,7 +10,7 @@ from starlette.exceptions import WebSocketException
 
 from asgi_closeguard import CloseGuardMiddleware, CloseRecord, ForbiddenCloseCodeError
 from asgi_closeguard._types import Message, Receive, Scope, Send
-from tests.harness import run
+from tests.harness import CONNECT, run
 
 pytestmark = pytest.mark.anyio
 
@@ -112,3 +112,53 @@ async def test_a_denial_start_after_accept_does_not_cost_the_websocket_its_close
     outcome = await run(CloseGuardMiddleware(app))
     assert outcome.server.sent[-1] == {"type": "websocket.close", "code": 1000, "reason": ""}
     assert outcome.server.only_close() == (1000, "")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Connection._finish_denial replaces the client's disconnect with (1000, '')",
+)
+async def test_a_client_that_left_during_a_denial_response_keeps_its_close() -> None:
+    # The client leaves while the app's denial response is open; the app's close then ends the
+    # response. receive() must go on reporting the client's own close, as the record does:
+    # the guard handed out (1000, "") instead, once the response was ended.
+    records: list[CloseRecord] = []
+    received: list[Message] = []
+    client_close: Message = {"type": "websocket.disconnect", "code": 1000, "reason": "bye"}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send(DENIAL_START)
+        received.append(await receive())
+        await send({"type": "websocket.close"})
+        received.append(await receive())
+
+    outcome = await run(CloseGuardMiddleware(app, on_close=records.append), CONNECT, client_close)
+    assert outcome.server.sent == [
+        DENIAL_START,
+        {"type": "websocket.http.response.body", "body": b""},
+    ]
+    assert (records[0].closed_by, records[0].code, records[0].reason) == ("client", 1000, "bye")
+    assert received == [client_close, client_close]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Connection.returned ends an open denial response without saying who ended it",
+)
+async def test_an_app_that_returns_during_its_denial_response_is_who_closed() -> None:
+    # The app answers the handshake with its own 401 and returns before the last body chunk:
+    # the guard ends the response. The record said closed_by="server", as if the server had
+    # dropped the connection; a close during the same response says "app".
+    records: list[CloseRecord] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send(DENIAL_START)
+
+    outcome = await run(CloseGuardMiddleware(app, on_close=records.append))
+    assert outcome.server.sent == [
+        DENIAL_START,
+        {"type": "websocket.http.response.body", "body": b""},
+    ]
+    assert (records[0].http_status, records[0].closed_by) == (401, "app")
