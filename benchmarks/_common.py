@@ -9,11 +9,13 @@ import platform
 import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 from asgi_closeguard._types import Message, Receive, Scope, Send
+
+from ._markdown import DEFAULT_PAGES, provenance, write_docs
 
 #: Where reports go unless ``--json`` says otherwise (git ignores it).
 RESULTS_DIRECTORY = Path(__file__).resolve().parent / "results"
@@ -85,14 +87,24 @@ def write_json(report: dict[str, Any], path: Path | None, default_name: str) -> 
     return target
 
 
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """Print a Markdown table (it pastes straight into docs/performance.md)."""
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table, its columns padded to line up (as printed and as in the docs)."""
     cells = [[str(cell) for cell in row] for row in rows]
     widths = [max(len(headers[i]), *(len(row[i]) for row in cells)) for i in range(len(headers))]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
-    print("| " + " | ".join("-" * w for w in widths) + " |")
-    for row in cells:
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+    lines = [
+        "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |",
+        "| " + " | ".join("-" * w for w in widths) + " |",
+    ]
+    lines += [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+        for row in cells
+    ]
+    return "\n".join(lines)
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Print a Markdown table."""
+    print(table(headers, rows))
 
 
 def describe_machine(info: dict[str, Any]) -> str:
@@ -103,7 +115,7 @@ def describe_machine(info: dict[str, Any]) -> str:
     )
 
 
-def add_variants_option(parser: argparse.ArgumentParser, known: Sequence[str]) -> None:
+def add_variants_option(parser: argparse.ArgumentParser, known: Collection[str]) -> None:
     """``--variants a,b``, every one of ``known`` by default."""
     parser.add_argument(
         "--variants",
@@ -112,13 +124,74 @@ def add_variants_option(parser: argparse.ArgumentParser, known: Sequence[str]) -
     )
 
 
-def chosen_variants(parser: argparse.ArgumentParser, text: str, known: Sequence[str]) -> list[str]:
+def chosen_variants(
+    parser: argparse.ArgumentParser, text: str, known: Collection[str]
+) -> list[str]:
     """The variants ``--variants`` named, in its order; an unknown one is a usage error."""
     variants = [name.strip() for name in text.split(",") if name.strip()]
     unknown = sorted(set(variants) - set(known))
     if unknown or not variants:
         parser.error(f"unknown variants {unknown}; choose from {', '.join(known)}")
     return variants
+
+
+def add_docs_options(parser: argparse.ArgumentParser) -> None:
+    """``--markdown [PAGE ...]`` and ``--from-json PATH``: the figures of the docs."""
+    parser.add_argument(
+        "--markdown",
+        nargs="*",
+        type=Path,
+        metavar="PAGE",
+        help="write the JSON report to docs/benchmarks/ (or --json) and rewrite this "
+        "benchmark's generated blocks in each PAGE (default: docs/performance.md README.md)",
+    )
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        metavar="PATH",
+        help="measure nothing: print (and with --markdown, write) the report in PATH again",
+    )
+
+
+def command_line(prog: str, argv: Sequence[str] | None) -> str:
+    """The command as it was typed (what a page's block says produced it)."""
+    return " ".join([prog, *(sys.argv[1:] if argv is None else argv)])
+
+
+def measured(report: dict[str, Any], command: str) -> dict[str, Any]:
+    """``report`` with where and when it was measured (the machine's load now: at the end)."""
+    report["run"] = {
+        **provenance(command),
+        "load_average_1m_end": round(os.getloadavg()[0], 2),
+    }
+    return report
+
+
+def read_report(path: Path, benchmark: str) -> dict[str, Any]:
+    """A JSON report written earlier by ``benchmark`` (``--from-json``)."""
+    report: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    if report.get("benchmark") != benchmark or "run" not in report:
+        raise SystemExit(f"{path} is not a report of benchmarks.{benchmark} with its run")
+    return report
+
+
+def finish(
+    name: str,
+    report: dict[str, Any],
+    rendered: dict[str, str],
+    json_path: Path | None,
+    pages: list[Path] | None,
+    from_json: bool,
+) -> None:
+    """After the report is printed: the JSON report (in ``benchmarks/results/`` or at
+    ``json_path``); with ``--markdown``, the docs, and the JSON report beside them (in
+    ``docs/benchmarks/`` or at ``json_path``)."""
+    if pages is not None:
+        for line in write_docs(name, report, rendered, pages or DEFAULT_PAGES, json_path):
+            print(line)
+    elif not from_json:
+        print(f"\nJSON report: {write_json(report, json_path, f'{name}.json')}")
+    flush()
 
 
 def flush() -> None:
@@ -129,14 +202,20 @@ def flush() -> None:
 __all__ = [
     "RESULTS_DIRECTORY",
     "Message",
+    "add_docs_options",
     "add_variants_option",
     "chosen_variants",
+    "command_line",
     "describe_machine",
     "echo_app",
+    "finish",
     "flush",
     "machine",
+    "measured",
     "median",
     "print_table",
+    "read_report",
     "rotated",
+    "table",
     "write_json",
 ]

@@ -2,8 +2,9 @@
 
 Run from the repository root::
 
-    python -m benchmarks.end_to_end            # 50 clients x 2,000 messages, 9 rounds
-    python -m benchmarks.end_to_end --small    # the smoke run: 2 clients x 20 messages
+    python -m benchmarks.end_to_end             # 50 clients x 2,000 messages, 9 rounds
+    python -m benchmarks.end_to_end --small     # the smoke run: 2 clients x 20 messages
+    python -m benchmarks.end_to_end --markdown  # and rewrite the figures of the docs
 
 For each uvicorn WebSocket implementation (``websockets-sansio`` and ``wsproto``), every round
 starts a fresh uvicorn on 127.0.0.1 serving ``benchmarks.apps:app``: the echo app bare on
@@ -34,17 +35,21 @@ from typing import Any
 from tests.support.servers import REPO_ROOT, Server, run_server
 
 from ._common import (
+    add_docs_options,
+    command_line,
     describe_machine,
-    flush,
+    finish,
     machine,
+    measured,
     median,
-    print_table,
+    read_report,
     rotated,
-    write_json,
+    table,
 )
+from ._markdown import header, short_header
 from .apps import PATHS
 
-#: The target: the guarded server keeps at least 98 % of the bare server's throughput.
+#: Issue 7's target: the guarded server keeps at least 98 % of the bare server's throughput.
 TARGET_GUARDED_OVER_BARE = 0.98
 
 #: uvicorn's WebSocket implementations measured, as ``tests.support.servers`` names them.
@@ -223,103 +228,151 @@ def run(
     }
 
 
+def _range(ratios: list[float]) -> str:
+    return f"{min(ratios):.3f}-{max(ratios):.3f}" if ratios else "n/a (run too short)"
+
+
+def render_figures(report: dict[str, Any]) -> str:
+    """Throughput, server CPU, and the other variants: the docs' end-to-end section."""
+    servers = report["servers"]
+    target = report["target"]["guarded/bare"]
+    pinned = report["pinned"]
+    lines = [
+        header(report),
+        "",
+        f"{report['clients']} clients x {report['messages_per_client']:,} messages, "
+        f"{report['rounds']} interleaved rounds"
+        + (
+            f"; servers pinned to core {pinned['server_core']}, client to {pinned['client_core']}"
+            if pinned
+            else ""
+        )
+        + ". Throughput (messages echoed per second, wall clock):",
+        "",
+        table(
+            (
+                "server",
+                "bare msgs/s",
+                "guarded msgs/s",
+                "median ratio guarded/bare",
+                "ratio range",
+                f"target >= {target:.2f}",
+            ),
+            [
+                (
+                    figures["server"],
+                    f"{figures['bare']['median_per_second']:,.0f}",
+                    f"{figures['guarded']['median_per_second']:,.0f}",
+                    f"{figures['median_ratio']:.3f}",
+                    _range(figures["ratios"]),
+                    "met" if figures["target_met"] else "NOT met",
+                )
+                for figures in servers
+            ],
+        ),
+        "",
+        "Server CPU per message (user + system time of the server process):",
+        "",
+        table(
+            (
+                "server",
+                "bare us/message",
+                "guarded us/message",
+                "median ratio bare/guarded",
+                "ratio range",
+            ),
+            [
+                (
+                    figures["server"],
+                    f"{figures['bare']['median_server_cpu_us_per_message']:.1f}",
+                    f"{figures['guarded']['median_server_cpu_us_per_message']:.1f}",
+                    f"{figures['median_cpu_ratio']:.3f}" if figures["cpu_ratios"] else "n/a",
+                    _range(figures["cpu_ratios"]),
+                )
+                for figures in servers
+            ],
+        ),
+    ]
+    others = [
+        (figures["server"], name, figures[name], ratios)
+        for figures in servers
+        for name, ratios in figures["others"].items()
+    ]
+    if others:
+        lines += [
+            "",
+            "Other middlewares, against bare in the same rounds:",
+            "",
+            table(
+                (
+                    "server",
+                    "variant",
+                    "msgs/s",
+                    "median ratio to bare",
+                    "us/message",
+                    "median CPU ratio bare/variant",
+                ),
+                [
+                    (
+                        kind,
+                        name,
+                        f"{figures['median_per_second']:,.0f}",
+                        f"{ratios['median_ratio']:.3f}",
+                        f"{figures['median_server_cpu_us_per_message']:.1f}",
+                        f"{ratios['median_cpu_ratio']:.3f}" if ratios["cpu_ratios"] else "n/a",
+                    )
+                    for kind, name, figures, ratios in others
+                ],
+            ),
+        ]
+    return "\n".join(lines)
+
+
+def render_targets(report: dict[str, Any]) -> str:
+    """Issue 7's end-to-end target, per server: met or not, by throughput and by CPU."""
+    target = report["target"]["guarded/bare"]
+    rows = [
+        (
+            f"end to end on {figures['server']}, guarded / bare >= {target:.2f} (#7; median of "
+            "per-round ratios, by throughput and by server CPU)",
+            f"{figures['median_ratio']:.3f} by throughput, "
+            + (
+                f"{figures['median_cpu_ratio']:.3f} by server CPU"
+                if figures["cpu_ratios"]
+                else "n/a by server CPU"
+            ),
+            "met" if figures["target_met"] else "NOT met",
+        )
+        for figures in report["servers"]
+    ]
+    return "\n".join([short_header(report), "", table(("target", "measured", ""), rows)])
+
+
+def markdown_blocks(report: dict[str, Any]) -> dict[str, str]:
+    """The blocks of the docs this report renders, by name (see ``benchmarks/_markdown.py``)."""
+    return {
+        "benchmarks.end_to_end": render_figures(report),
+        "benchmarks.end_to_end.targets": render_targets(report),
+    }
+
+
 def print_report(report: dict[str, Any]) -> None:
-    """The report as Markdown: one row per server (and per other variant measured)."""
+    """The report as Markdown: the blocks of the docs, as they are written there."""
+    blocks = markdown_blocks(report)
     print(
         f"# End to end: {report['clients']} clients x {report['messages_per_client']:,} messages,"
         f" {report['rounds']} interleaved rounds"
     )
     print(f"machine: {describe_machine(report['machine'])}")
-    pinned = report["pinned"]
-    if pinned:
-        print(f"servers pinned to core {pinned['server_core']}, client to {pinned['client_core']}")
     print()
-    rows = [
-        (
-            figures["server"],
-            f"{figures['bare']['median_per_second']:,.0f}",
-            f"{figures['guarded']['median_per_second']:,.0f}",
-            f"{figures['median_ratio']:.3f}",
-            f"{min(figures['ratios']):.3f}-{max(figures['ratios']):.3f}",
-            "met" if figures["target_met"] else "NOT met",
-        )
-        for figures in report["servers"]
-    ]
-    target = report["target"]["guarded/bare"]
-    print("Throughput (messages echoed per second, wall clock):")
+    print(blocks["benchmarks.end_to_end"])
     print()
-    print_table(
-        (
-            "server",
-            "bare msgs/s",
-            "guarded msgs/s",
-            "median ratio guarded/bare",
-            "ratio range",
-            f"target >= {target:.2f}",
-        ),
-        rows,
-    )
-    print()
-    print("Server CPU per message (user + system time of the server process):")
-    print()
-    print_table(
-        (
-            "server",
-            "bare us/message",
-            "guarded us/message",
-            "median ratio bare/guarded",
-            "ratio range",
-        ),
-        [
-            (
-                figures["server"],
-                f"{figures['bare']['median_server_cpu_us_per_message']:.1f}",
-                f"{figures['guarded']['median_server_cpu_us_per_message']:.1f}",
-                f"{figures['median_cpu_ratio']:.3f}" if figures["cpu_ratios"] else "n/a",
-                f"{min(figures['cpu_ratios']):.3f}-{max(figures['cpu_ratios']):.3f}"
-                if figures["cpu_ratios"]
-                else "n/a (run too short)",
-            )
-            for figures in report["servers"]
-        ],
-    )
-    others = [
-        (figures["server"], name, figures[name], ratios)
-        for figures in report["servers"]
-        for name, ratios in figures["others"].items()
-    ]
-    if others:
-        print()
-        print("Other middlewares, against bare in the same rounds:")
-        print()
-        print_table(
-            (
-                "server",
-                "variant",
-                "msgs/s",
-                "median ratio to bare",
-                "us/message",
-                "median CPU ratio bare/variant",
-            ),
-            [
-                (
-                    kind,
-                    name,
-                    f"{figures['median_per_second']:,.0f}",
-                    f"{ratios['median_ratio']:.3f}",
-                    f"{figures['median_server_cpu_us_per_message']:.1f}",
-                    f"{ratios['median_cpu_ratio']:.3f}" if ratios["cpu_ratios"] else "n/a",
-                )
-                for kind, name, figures, ratios in others
-            ],
-        )
-    flush()
+    print(blocks["benchmarks.end_to_end.targets"])
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.end_to_end", description=__doc__.split("\n\n")[0]
-    )
+    prog = "python -m benchmarks.end_to_end"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="tiny numbers: the smoke run")
     parser.add_argument("--clients", type=int, help="concurrent connections (50)")
     parser.add_argument("--messages", type=int, help="messages per connection (2,000)")
@@ -341,7 +394,13 @@ def main(argv: list[str] | None = None) -> None:
         help=f"comma-separated, from {', '.join(PATHS)}; bare and guarded are always measured",
     )
     parser.add_argument("--json", type=Path, help="where to write the JSON report")
+    add_docs_options(parser)
     args = parser.parse_args(argv)
+    if args.from_json is not None:
+        report = read_report(args.from_json, "end_to_end")
+        print_report(report)
+        finish("end_to_end", report, markdown_blocks(report), None, args.markdown, from_json=True)
+        return
     chosen = {name.strip() for name in args.variants.split(",") if name.strip()}
     if chosen - set(PATHS):
         parser.error(f"unknown variants {sorted(chosen - set(PATHS))}; choose from {list(PATHS)}")
@@ -356,9 +415,9 @@ def main(argv: list[str] | None = None) -> None:
     report = run(
         kinds, clients, messages, rounds, args.timeout, pin=not args.no_pin, variants=variants
     )
+    report = measured(report, command_line(prog, argv))
     print_report(report)
-    path = write_json(report, args.json, "end_to_end.json")
-    print(f"\nJSON report: {path}")
+    finish("end_to_end", report, markdown_blocks(report), args.json, args.markdown, from_json=False)
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ async def time_connections(
         await app(scope, receive, send)
         wall += time.perf_counter_ns() - wall_start
         cpu += time.thread_time_ns() - cpu_start
-        if spans is not None:
+        if spans is not None and entered is not None:
             spans.exit(entered)
     return wall, cpu
 

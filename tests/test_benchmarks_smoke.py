@@ -2,9 +2,11 @@
 
 Nothing here looks at a timing (speed is what the benchmarks measure, on a quiet machine; see
 docs/performance.md). What is checked: every benchmark runs to the end with ``--small``, prints
-its report and writes a JSON report of the expected shape; and two properties that are not
-timings: ``import asgi_closeguard`` brings in no framework, and a message passing through the
-guard leaves no allocation behind.
+its report and writes a JSON report of the expected shape; ``--markdown`` rewrites a page's
+generated blocks and nothing else, and ``--from-json`` renders them again the same; and
+properties that are not timings: ``import asgi_closeguard`` brings in no framework, a message
+passing through the guard leaves no allocation behind, and the bytecode instructions per message
+grow from the bare app to the floors to the guard.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import pytest
 
 from asgi_closeguard import CloseGuardMiddleware
 from benchmarks._common import echo_app
-from benchmarks.inprocess import FloorMiddleware
+from benchmarks._markdown import blocks_in, replace_blocks, wrapped
+from benchmarks.inprocess import VARIANTS as INPROCESS_VARIANTS
+from benchmarks.inprocess import FloorMiddleware, instructions_per_message
 from benchmarks.memory_import import frameworks_among, hot_loop_allocations, modules_imported
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +64,11 @@ def test_inprocess_benchmark_reports_every_variant(tmp_path: Path) -> None:
     ratios = {f"{name}/floor" for name in VARIANTS if name != "floor"} | {"guard/floor-async"}
     assert set(report["ratios"]) == set(report["cpu_ratios"]) == ratios
     assert set(report["target"]) == {"guard/floor", "met"}
+    assert report["target"]["guard/floor"] == 1.25  # issue 21
     assert {"cpu", "cores", "python"} <= set(report["machine"])
+    assert {"commit", "commit_short", "date", "command", "uncommitted"} <= set(report["run"])
+    assert report["run"]["command"].startswith("python -m benchmarks.inprocess --small")
+    assert "guard-on-close/floor = " in output
 
 
 def test_integrations_benchmark_reports_every_variant(tmp_path: Path) -> None:
@@ -107,16 +115,22 @@ def test_end_to_end_benchmark_reports_every_variant_on_both_uvicorn_implementati
 def test_memory_and_import_benchmark_reports_every_figure(tmp_path: Path) -> None:
     output, report = run_benchmark("memory_import", tmp_path / "memory_import.json")
     assert output.startswith("# Memory and import time")
-    assert set(report["bytes_per_connection"]) == {"bare", "floor", "guard"}
+    variants = {"bare", "floor", "guard", "guard-on-close"}
+    assert set(report["bytes_per_connection"]) == variants
     assert report["guard_bytes_per_connection"] > 0
-    assert set(report["hot_loop"]) == {"bare", "floor", "guard"}
+    assert report["guard_on_close_bytes_per_connection"] > 0
+    assert set(report["hot_loop"]) == variants
     assert report["import_ms"]["cold"]["median"] > 0
     assert report["import_ms"]["cold_breakdown"][-1]["module"] == "asgi_closeguard"
     assert set(report["targets"]) == {
+        "guard_at_most_1500_bytes_per_connection",
         "no_allocation_per_message",
         "import_under_10ms",
+        "import_under_10ms_in_server_process",
         "no_framework_imported",
     }
+    assert "memory per open connection, guard over bare <= 1,500 bytes" in output
+    assert {"commit", "date", "command"} <= set(report["run"])
 
 
 def test_importing_the_package_imports_no_framework() -> None:
@@ -126,9 +140,18 @@ def test_importing_the_package_imports_no_framework() -> None:
     assert frameworks_among(modules) == []
 
 
+def _guard_with_on_close(app: Any) -> Any:
+    return CloseGuardMiddleware(app, on_close=lambda record: None)
+
+
 @pytest.mark.parametrize(
     ("name", "middleware"),
-    [("bare", None), ("floor", FloorMiddleware), ("guard", CloseGuardMiddleware)],
+    [
+        ("bare", None),
+        ("floor", FloorMiddleware),
+        ("guard", CloseGuardMiddleware),
+        ("guard-on-close", _guard_with_on_close),
+    ],
 )
 def test_a_message_through_the_guard_leaves_no_allocation_behind(
     name: str, middleware: Any
@@ -139,3 +162,133 @@ def test_a_message_through_the_guard_leaves_no_allocation_behind(
     # One object kept per message would be >= 16 bytes per message; allow less than one byte
     # per message for the interpreter's own bookkeeping.
     assert figures["growth_bytes"] < messages, (name, figures)
+
+
+def test_bytecode_instructions_grow_from_bare_to_the_floors_to_the_guard() -> None:
+    # A count, not a timing: it is the same on every run of one Python version.
+    order = ["bare", "floor", "floor-async", "guard", "guard-on-close"]
+    counts = [instructions_per_message(INPROCESS_VARIANTS[name](echo_app)) for name in order]
+    assert counts == sorted(set(counts)), dict(zip(order, counts, strict=True))
+    assert all(count == int(count) for count in counts), counts  # the same every message
+
+
+PAGE = """# A page
+
+Some text.
+
+<!-- begin: benchmarks.inprocess -->
+old figures
+<!-- end: benchmarks.inprocess -->
+
+| kept | table |
+| --- | --- |
+| 1 | 2 |
+
+In short: <!-- begin: benchmarks.inprocess.readme -->old<!-- end: benchmarks.inprocess.readme -->.
+"""
+
+
+def test_replace_blocks_rewrites_only_between_the_markers() -> None:
+    text, replaced = replace_blocks(
+        PAGE,
+        {
+            "benchmarks.inprocess": "new\nfigures",
+            "benchmarks.inprocess.readme": "one line",
+            "benchmarks.inprocess.targets": "not on the page",
+        },
+    )
+    assert replaced == ["benchmarks.inprocess", "benchmarks.inprocess.readme"]
+    assert blocks_in(text) == {
+        "benchmarks.inprocess": "\nnew\nfigures\n",
+        "benchmarks.inprocess.readme": "one line",
+    }
+    assert text == PAGE.replace("old figures", "new\nfigures").replace(">old<", ">one line<")
+    assert wrapped("a\nb") == "\na\nb\n"
+    assert wrapped("a") == "a"
+
+
+def test_a_block_that_appears_twice_is_an_error() -> None:
+    with pytest.raises(ValueError, match="appears twice"):
+        blocks_in(PAGE + PAGE)
+
+
+def test_markdown_rewrites_the_pages_blocks_and_from_json_renders_them_again(
+    tmp_path: Path,
+) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(PAGE, encoding="utf-8")
+    report_path = tmp_path / "inprocess.json"
+    output, report = run_benchmark(
+        "inprocess", report_path, "--variants", "bare,floor,guard", "--markdown", str(page)
+    )
+    assert f"rewrote in {page}: benchmarks.inprocess, benchmarks.inprocess.readme" in output
+    text = page.read_text(encoding="utf-8")
+    found = blocks_in(text)
+    assert found["benchmarks.inprocess"].startswith(
+        "\nMeasured by `python -m benchmarks.inprocess --small "
+    )
+    assert f"commit `{report['run']['commit_short']}` on {report['run']['date']}" in text
+    assert "| kept | table |" in text
+    assert "old" not in text
+    # The same blocks again from the JSON, without measuring: the page does not change.
+    page.write_text(PAGE, encoding="utf-8")
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.inprocess",
+            "--from-json",
+            str(report_path),
+            "--json",
+            str(tmp_path / "copy.json"),
+            "--markdown",
+            str(page),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert page.read_text(encoding="utf-8") == text, again.stdout
+    assert json.loads((tmp_path / "copy.json").read_text(encoding="utf-8")) == report
+
+
+@pytest.mark.parametrize(
+    ("page_text", "error"),
+    [
+        ("# No block here\n", "holds no block of benchmarks.inprocess"),
+        (
+            "<!-- begin: benchmarks.inprocess.typo -->x<!-- end: benchmarks.inprocess.typo -->",
+            "no such block of benchmarks.inprocess: benchmarks.inprocess.typo",
+        ),
+    ],
+)
+def test_markdown_refuses_a_page_without_a_known_block(
+    tmp_path: Path, page_text: str, error: str
+) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(page_text, encoding="utf-8")
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.inprocess",
+            "--small",
+            "--variants",
+            "bare",
+            "--json",
+            str(tmp_path / "report.json"),
+            "--markdown",
+            str(page),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode != 0
+    assert error in completed.stderr
+    assert page.read_text(encoding="utf-8") == page_text
+    assert not (tmp_path / "report.json").exists()
