@@ -321,9 +321,14 @@ class Connection:
 
     def _finish_denial(self) -> Message:
         # The app started a denial response and stopped before its last body chunk: end it, or
-        # the client waits for the rest.
+        # the client waits for the rest. The answer is still the app's (its status), so the app
+        # is who refused; a client that left meanwhile keeps its own close, in the record and
+        # in what receive() hands out.
         self.state = State.REFUSED
-        self.ended = disconnect(_NORMAL_CLOSURE, "")
+        if self.closed_by is None:
+            self.closed_by = "app"
+        if self.ended is None:
+            self.ended = disconnect(_NORMAL_CLOSURE, "")
         return {"type": "websocket.http.response.body", "body": b""}
 
     # --- The server reports ----------------------------------------------------------------

@@ -162,7 +162,8 @@ def test_disconnect_in_every_state(
 # (state, what the guard sends when the app returns, state after, closed_by)
 RETURN_TABLE = [
     ("handshake", close(1000, ""), State.REFUSED, "guard"),
-    ("denying", {"type": "websocket.http.response.body", "body": b""}, State.REFUSED, None),
+    # The app's own denial response, ended for it: the app is who refused.
+    ("denying", {"type": "websocket.http.response.body", "body": b""}, State.REFUSED, "app"),
     ("open", close(1000, ""), State.CLOSING, "guard"),
     ("closing", None, State.CLOSING, "app"),
     ("closed", None, State.CLOSED, "client"),
@@ -187,7 +188,7 @@ class Boom(Exception):
 RAISE_TABLE = [
     ("handshake", Boom(), ["websocket.http.response.start", "websocket.http.response.body"],
      State.REFUSED, "guard", 500),
-    ("denying", Boom(), ["websocket.http.response.body"], State.REFUSED, None, 401),
+    ("denying", Boom(), ["websocket.http.response.body"], State.REFUSED, "app", 401),
     ("open", Boom(), ["websocket.close"], State.CLOSING, "guard", None),
     ("open", TimeoutError(), ["websocket.close"], State.CLOSING, "guard", None),
     ("closing", Boom(), [], State.CLOSING, "app", None),

@@ -114,10 +114,6 @@ async def test_a_denial_start_after_accept_does_not_cost_the_websocket_its_close
     assert outcome.server.only_close() == (1000, "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Connection._finish_denial replaces the client's disconnect with (1000, '')",
-)
 async def test_a_client_that_left_during_a_denial_response_keeps_its_close() -> None:
     # The client leaves while the app's denial response is open; the app's close then ends the
     # response. receive() must go on reporting the client's own close, as the record does:
@@ -142,10 +138,6 @@ async def test_a_client_that_left_during_a_denial_response_keeps_its_close() -> 
     assert received == [client_close, client_close]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Connection.returned ends an open denial response without saying who ended it",
-)
 async def test_an_app_that_returns_during_its_denial_response_is_who_closed() -> None:
     # The app answers the handshake with its own 401 and returns before the last body chunk:
     # the guard ends the response. The record said closed_by="server", as if the server had
