@@ -158,10 +158,12 @@ def command_line(prog: str, argv: Sequence[str] | None) -> str:
     return " ".join([prog, *(sys.argv[1:] if argv is None else argv)])
 
 
-def measured(report: dict[str, Any], command: str) -> dict[str, Any]:
-    """``report`` with where and when it was measured (the machine's load now: at the end)."""
+def measured(report: dict[str, Any], command: str, seconds: float) -> dict[str, Any]:
+    """``report``, which took ``seconds``, with where and when it was measured (called at the
+    end of the run: the load average is the end's)."""
     report["run"] = {
         **provenance(command),
+        "seconds": round(seconds, 1),
         "load_average_1m_end": round(os.getloadavg()[0], 2),
     }
     return report

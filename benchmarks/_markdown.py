@@ -38,6 +38,18 @@ DEFAULT_PAGES = (REPO_ROOT / "docs" / "performance.md", REPO_ROOT / "README.md")
 #: belong to no commit, and the run says so.
 MEASURED_PATHS = ("asgi_closeguard", "benchmarks")
 
+#: The libraries whose versions move the figures (the servers, the peers): recorded with every
+#: run, where installed.
+RECORDED_PACKAGES = (
+    "uvicorn",
+    "websockets",
+    "wsproto",
+    "starlette",
+    "opentelemetry-instrumentation-asgi",
+    "opentelemetry-sdk",
+    "sentry-sdk",
+)
+
 _BLOCK = re.compile(
     r"<!-- begin: (?P<name>benchmarks\.[\w.]+) -->(?P<content>.*?)<!-- end: (?P=name) -->",
     re.DOTALL,
@@ -59,8 +71,22 @@ def provenance(command: str) -> dict[str, Any]:
             if line.strip()
         ),
         "date": now.date().isoformat(),
-        "started_at": now.isoformat(timespec="seconds"),
+        "finished_at": now.isoformat(timespec="seconds"),
+        "packages": installed_versions(),
     }
+
+
+def installed_versions() -> dict[str, str]:
+    """The version of each of :data:`RECORDED_PACKAGES` that is installed."""
+    from importlib import metadata
+
+    versions: dict[str, str] = {}
+    for package in RECORDED_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
 
 
 def _git(*args: str) -> str | None:
@@ -94,12 +120,19 @@ def load_during(report: Mapping[str, Any]) -> str:
     return f"load average {start} at the start" + ("" if end is None else f", {end} at the end")
 
 
-def header(report: Mapping[str, Any]) -> str:
-    """The line a block of full figures starts with: command, commit, date, machine, load."""
-    machine = report["machine"]
+def header(report: Mapping[str, Any], packages: Sequence[str] = ()) -> str:
+    """The line a block of full figures starts with: command, how long it took, commit, date,
+    machine, Python, load; and the versions of ``packages`` (those installed)."""
+    machine, run = report["machine"], report["run"]
+    took = f" ({run['seconds']:.0f} s)" if "seconds" in run else ""
+    versions = "".join(
+        f", {package} {run['packages'][package]}"
+        for package in packages
+        if package in run.get("packages", {})
+    )
     return (
-        f"Measured by `{report['run']['command']}` at {measured_at(report)}: {machine['cpu']}, "
-        f"{machine['cores']} cores, {machine['implementation']} {machine['python']}, "
+        f"Measured by `{run['command']}`{took} at {measured_at(report)}: {machine['cpu']}, "
+        f"{machine['cores']} cores, {machine['implementation']} {machine['python']}{versions}, "
         f"{load_during(report)}."
     )
 
@@ -167,26 +200,34 @@ def write_docs(
     line per file written.
 
     A page that holds none of the benchmark's blocks, or a block the benchmark does not render
-    (a typo, a block left from a renamed one), is an error: nothing is written then.
+    (a typo, a block left from a renamed one), is an error: no page is changed then (the JSON
+    report is written all the same, so that the run is not lost).
     """
+    # The report first: a page that turns out wrong must not cost the run (render it again
+    # with --from-json once the page is right).
+    report_path = report_path if report_path is not None else DOCS_RESULTS / f"{name}.json"
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    lines = [f"JSON report the blocks are rendered from: {_shown(report_path)}"]
     updates: list[tuple[Path, str, list[str]]] = []
     for page in pages:
         text = page.read_text(encoding="utf-8")
         ours = [block for block in blocks_in(text) if benchmark_of(block) == name]
         unknown = sorted(set(ours) - set(rendered))
+        problem = None
         if unknown:
-            raise SystemExit(f"{page}: no such block of benchmarks.{name}: {', '.join(unknown)}")
-        if not ours:
+            problem = f"{page}: no such block of benchmarks.{name}: {', '.join(unknown)}"
+        elif not ours:
+            problem = f"{page} holds no block of benchmarks.{name}; add one of " + ", ".join(
+                f"<!-- begin: {block} --><!-- end: {block} -->" for block in rendered
+            )
+        if problem is not None:
             raise SystemExit(
-                f"{page} holds no block of benchmarks.{name}; add one of "
-                + ", ".join(f"<!-- begin: {block} --><!-- end: {block} -->" for block in rendered)
+                f"{lines[0]}\n{problem}\nno page was changed; once it is right: "
+                f"python -m benchmarks.{name} --from-json {_shown(report_path)} --markdown PAGE"
             )
         new_text, replaced = replace_blocks(text, rendered)
         updates.append((page, new_text, replaced))
-    report_path = report_path if report_path is not None else DOCS_RESULTS / f"{name}.json"
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    lines = [f"JSON report the blocks are rendered from: {_shown(report_path)}"]
     for page, new_text, replaced in updates:
         page.write_text(new_text, encoding="utf-8")
         lines.append(f"rewrote in {_shown(page)}: {', '.join(replaced)}")

@@ -29,6 +29,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,9 @@ from ._common import (
 )
 from ._markdown import header, short_header
 from .apps import PATHS
+
+#: The libraries whose versions a report's header names.
+PACKAGES = ("uvicorn", "websockets", "wsproto")
 
 #: Issue 7's target: the guarded server keeps at least 98 % of the bare server's throughput.
 TARGET_GUARDED_OVER_BARE = 0.98
@@ -238,7 +242,7 @@ def render_figures(report: dict[str, Any]) -> str:
     target = report["target"]["guarded/bare"]
     pinned = report["pinned"]
     lines = [
-        header(report),
+        header(report, PACKAGES),
         "",
         f"{report['clients']} clients x {report['messages_per_client']:,} messages, "
         f"{report['rounds']} interleaved rounds"
@@ -412,10 +416,11 @@ def main(argv: list[str] | None = None) -> None:
     clients = args.clients or (2 if args.small else 50)
     messages = args.messages or (20 if args.small else 2_000)
     rounds = args.rounds or (1 if args.small else 9)
+    started = time.monotonic()
     report = run(
         kinds, clients, messages, rounds, args.timeout, pin=not args.no_pin, variants=variants
     )
-    report = measured(report, command_line(prog, argv))
+    report = measured(report, command_line(prog, argv), time.monotonic() - started)
     print_report(report)
     finish("end_to_end", report, markdown_blocks(report), args.json, args.markdown, from_json=False)
 

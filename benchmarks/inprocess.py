@@ -75,6 +75,9 @@ from ._common import (
 )
 from ._markdown import header, short_header
 
+#: The libraries whose versions a report's header names.
+PACKAGES = ("starlette", "opentelemetry-instrumentation-asgi", "opentelemetry-sdk", "sentry-sdk")
+
 #: Issue 21's target: with default options, the guard costs at most 1.25 times the floor per
 #: echoed message (the median of the per-round ratios, on the wall clock and in CPU time).
 TARGET_GUARD_OVER_FLOOR = 1.25
@@ -389,7 +392,7 @@ def render_figures(report: dict[str, Any]) -> str:
             )
         )
     lines = [
-        header(report),
+        header(report, PACKAGES),
         "",
         f"{report['messages']:,} messages x {report['rounds']} interleaved rounds:",
         "",
@@ -495,7 +498,9 @@ def main(argv: list[str] | None = None) -> None:
         variants = chosen_variants(parser, args.variants, VARIANTS)
         messages = args.messages or (2_000 if args.small else 100_000)
         rounds = args.rounds or (3 if args.small else 21)
-        report = measured(run(messages, rounds, variants), command_line(prog, argv))
+        started = time.monotonic()
+        report = run(messages, rounds, variants)
+        report = measured(report, command_line(prog, argv), time.monotonic() - started)
     print_report(report)
     finish(
         "inprocess",

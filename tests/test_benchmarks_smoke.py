@@ -291,4 +291,5 @@ def test_markdown_refuses_a_page_without_a_known_block(
     assert completed.returncode != 0
     assert error in completed.stderr
     assert page.read_text(encoding="utf-8") == page_text
-    assert not (tmp_path / "report.json").exists()
+    # The run is not lost: its report is there, to render again once the page is right.
+    assert json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))["run"]
