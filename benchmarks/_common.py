@@ -9,6 +9,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -158,12 +159,19 @@ def command_line(prog: str, argv: Sequence[str] | None) -> str:
     return " ".join([prog, *(sys.argv[1:] if argv is None else argv)])
 
 
-def measured(report: dict[str, Any], command: str, seconds: float) -> dict[str, Any]:
-    """``report``, which took ``seconds``, with where and when it was measured (called at the
-    end of the run: the load average is the end's)."""
+def start_run(command: str) -> dict[str, Any]:
+    """Where and when a run starts: the commit and the changes not committed are taken now,
+    before the run, as the code that runs is the code as it is now."""
+    return {**provenance(command), "started": time.monotonic()}
+
+
+def measured(report: dict[str, Any], started: dict[str, Any]) -> dict[str, Any]:
+    """``report`` with where and when it was measured (``started``: :func:`start_run`), how
+    long it took, and the load average at its end."""
+    run = {key: value for key, value in started.items() if key != "started"}
     report["run"] = {
-        **provenance(command),
-        "seconds": round(seconds, 1),
+        **run,
+        "seconds": round(time.monotonic() - started["started"], 1),
         "load_average_1m_end": round(os.getloadavg()[0], 2),
     }
     return report
@@ -218,6 +226,7 @@ __all__ = [
     "print_table",
     "read_report",
     "rotated",
+    "start_run",
     "table",
     "write_json",
 ]

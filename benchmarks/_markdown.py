@@ -71,7 +71,7 @@ def provenance(command: str) -> dict[str, Any]:
             if line.strip()
         ),
         "date": now.date().isoformat(),
-        "finished_at": now.isoformat(timespec="seconds"),
+        "started_at": now.isoformat(timespec="seconds"),
         "packages": installed_versions(),
     }
 

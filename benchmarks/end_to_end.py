@@ -29,7 +29,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ from ._common import (
     median,
     read_report,
     rotated,
+    start_run,
     table,
 )
 from ._markdown import header, short_header
@@ -416,11 +416,11 @@ def main(argv: list[str] | None = None) -> None:
     clients = args.clients or (2 if args.small else 50)
     messages = args.messages or (20 if args.small else 2_000)
     rounds = args.rounds or (1 if args.small else 9)
-    started = time.monotonic()
+    started = start_run(command_line(prog, argv))
     report = run(
         kinds, clients, messages, rounds, args.timeout, pin=not args.no_pin, variants=variants
     )
-    report = measured(report, command_line(prog, argv), time.monotonic() - started)
+    report = measured(report, started)
     print_report(report)
     finish("end_to_end", report, markdown_blocks(report), args.json, args.markdown, from_json=False)
 

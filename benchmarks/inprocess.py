@@ -48,13 +48,16 @@ from __future__ import annotations
 import argparse
 import gc
 import itertools
+import linecache
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import asgi_closeguard
 from asgi_closeguard import CloseGuardMiddleware
 from asgi_closeguard._types import ASGIApp, Message, Receive, Scope, Send
 
@@ -71,9 +74,10 @@ from ._common import (
     median,
     read_report,
     rotated,
+    start_run,
     table,
 )
-from ._markdown import header, short_header
+from ._markdown import header, measured_at, short_header
 
 #: The libraries whose versions a report's header names.
 PACKAGES = ("starlette", "opentelemetry-instrumentation-asgi", "opentelemetry-sdk", "sentry-sdk")
@@ -276,16 +280,14 @@ def time_one_connection(app: ASGIApp, messages: int) -> tuple[int, int]:
     return time.perf_counter_ns() - wall, time.thread_time_ns() - cpu
 
 
-def bytecode_instructions(app: ASGIApp, messages: int) -> int:
-    """Bytecode instructions run by one connection of ``messages`` echoed messages through
-    ``app`` (the in-memory server's two coroutines included), counted by opcode tracing."""
-    count = 0
+def _counted_run(app: ASGIApp, messages: int, count: Callable[[FrameType], None]) -> None:
+    """One connection of ``messages`` echoed messages through ``app`` (the in-memory server's
+    two coroutines included), ``count`` called for every bytecode instruction it runs."""
 
     def trace(frame: FrameType, event: str, arg: object) -> Any:
-        nonlocal count
         frame.f_trace_opcodes = True
         if event == "opcode":
-            count += 1
+            count(frame)
         return trace
 
     receive, send = in_memory_server(messages)
@@ -295,7 +297,18 @@ def bytecode_instructions(app: ASGIApp, messages: int) -> int:
         drive(coro)
     finally:
         sys.settrace(None)
-    return count
+
+
+def bytecode_instructions(app: ASGIApp, messages: int) -> int:
+    """Bytecode instructions run by one connection of ``messages`` echoed messages."""
+    total = 0
+
+    def count(frame: FrameType) -> None:
+        nonlocal total
+        total += 1
+
+    _counted_run(app, messages, count)
+    return total
 
 
 def instructions_per_message(app: ASGIApp) -> float:
@@ -304,6 +317,38 @@ def instructions_per_message(app: ASGIApp) -> float:
     once = bytecode_instructions(app, COUNTED_MESSAGES)
     twice = bytecode_instructions(app, 2 * COUNTED_MESSAGES)
     return (twice - once) / COUNTED_MESSAGES
+
+
+def guard_lines_per_message(app: ASGIApp) -> list[dict[str, Any]]:
+    """The instructions per echoed message that each line of the guard's own code runs:
+    where the guard's share of :func:`instructions_per_message` goes."""
+    package = str(Path(asgi_closeguard.__file__).parent)
+
+    def per_line(messages: int) -> Counter[tuple[str, int, str]]:
+        counts: Counter[tuple[str, int, str]] = Counter()
+
+        def count(frame: FrameType) -> None:
+            code = frame.f_code
+            if code.co_filename.startswith(package):
+                counts[(code.co_filename, frame.f_lineno or 0, code.co_name)] += 1
+
+        _counted_run(app, messages, count)
+        return counts
+
+    per_line(COUNTED_MESSAGES)  # warm-up
+    once, twice = per_line(COUNTED_MESSAGES), per_line(2 * COUNTED_MESSAGES)
+    return [
+        {
+            "file": str(Path(filename).relative_to(Path(package).parent)),
+            "line": line,
+            "function": function,
+            "source": linecache.getline(filename, line).strip(),
+            "instructions_per_message": (twice[key] - once[key]) / COUNTED_MESSAGES,
+        }
+        for key in sorted(twice)
+        if twice[key] != once[key]
+        for filename, line, function in (key,)
+    ]
 
 
 def _ratios(per_message: dict[str, list[float]]) -> dict[str, float]:
@@ -335,6 +380,11 @@ def run(messages: int, rounds: int, variants: list[str]) -> dict[str, Any]:
             cpu[name].append(cpu_ns / messages)
     # Counted after the timing: tracing must not touch the code while it is timed.
     instructions = {name: instructions_per_message(apps[name]) for name in variants}
+    guard_lines = {
+        name: guard_lines_per_message(apps[name])
+        for name in ("guard", "guard-on-close")
+        if name in variants
+    }
     report: dict[str, Any] = {
         "benchmark": "inprocess",
         "machine": machine(),
@@ -354,6 +404,7 @@ def run(messages: int, rounds: int, variants: list[str]) -> dict[str, Any]:
         },
         "ratios": _ratios(wall),
         "cpu_ratios": _ratios(cpu),
+        "guard_lines": guard_lines,
     }
     if "guard/floor" in report["ratios"]:
         # Met only if met on both clocks: on a busy machine one of them can flatter the guard.
@@ -420,6 +471,55 @@ def render_figures(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def render_lines(report: dict[str, Any]) -> str:
+    """Where the guard's instructions go, line by line: the lines of its hot path."""
+    guard_lines = report["guard_lines"]
+    if not guard_lines:
+        return f"{short_header(report)} the guard was not run."
+    names = list(guard_lines)
+    per_variant = {
+        name: {(e["file"], e["line"]): e["instructions_per_message"] for e in entries}
+        for name, entries in guard_lines.items()
+    }
+    lines: dict[tuple[str, int], dict[str, Any]] = {}
+    for entries in guard_lines.values():
+        for entry in entries:
+            lines.setdefault((entry["file"], entry["line"]), entry)
+    rows = [
+        (
+            f"{entry['file']}:{entry['line']}",
+            entry["function"],
+            f"`{entry['source']}`",
+            *(_instructions(per_variant[name].get(key, 0.0)) for name in names),
+        )
+        for key, entry in sorted(lines.items())
+    ]
+    totals = [_instructions(sum(per_variant[name].values())) for name in names]
+    rows.append(("", "", "the guard's own lines, in all", *totals))
+    lines_table = table(
+        ("where", "function", "line", *(f"{name}: instructions" for name in names)), rows
+    )
+    variants = report["variants"]
+    bare = variants.get("bare", {}).get("bytecode_instructions_per_message")
+    if bare is None:
+        return "\n".join([short_header(report), "", lines_table])
+    over_bare = ", ".join(
+        f"{name} {_instructions(figures['bytecode_instructions_per_message'] - bare)}"
+        for name, figures in variants.items()
+        if name != "bare"
+    )
+    return "\n".join(
+        [
+            short_header(report),
+            "",
+            lines_table,
+            "",
+            f"Instructions per echoed message over the bare app's {_instructions(bare)}: "
+            f"{over_bare}.",
+        ]
+    )
+
+
 def render_targets(report: dict[str, Any]) -> str:
     """Issue 21's target, met or not, with the figure beside it that has no target."""
     target = report.get("target")
@@ -458,7 +558,7 @@ def render_readme(report: dict[str, Any]) -> str:
         f"in process, {over_bare:.0f} ns per echoed message over the bare app, "
         f"{report['ratios']['guard/floor']:.3f} times the least a middleware watching both "
         f"directions costs (target: {target['guard/floor']:.2f}, {verdict}; "
-        f"{report['run']['commit_short']}, {report['run']['date']})"
+        f"{measured_at(report)})"
     )
 
 
@@ -466,6 +566,7 @@ def markdown_blocks(report: dict[str, Any]) -> dict[str, str]:
     """The blocks of the docs this report renders, by name (see ``benchmarks/_markdown.py``)."""
     return {
         "benchmarks.inprocess": render_figures(report),
+        "benchmarks.inprocess.lines": render_lines(report),
         "benchmarks.inprocess.targets": render_targets(report),
         "benchmarks.inprocess.readme": render_readme(report),
     }
@@ -478,6 +579,8 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"machine: {describe_machine(report['machine'])}")
     print()
     print(blocks["benchmarks.inprocess"])
+    print()
+    print(blocks["benchmarks.inprocess.lines"])
     print()
     print(blocks["benchmarks.inprocess.targets"])
 
@@ -498,9 +601,8 @@ def main(argv: list[str] | None = None) -> None:
         variants = chosen_variants(parser, args.variants, VARIANTS)
         messages = args.messages or (2_000 if args.small else 100_000)
         rounds = args.rounds or (3 if args.small else 21)
-        started = time.monotonic()
-        report = run(messages, rounds, variants)
-        report = measured(report, command_line(prog, argv), time.monotonic() - started)
+        started = start_run(command_line(prog, argv))
+        report = measured(run(messages, rounds, variants), started)
     print_report(report)
     finish(
         "inprocess",

@@ -37,7 +37,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import tracemalloc
 from array import array
 from collections.abc import Coroutine, Generator
@@ -57,9 +56,10 @@ from ._common import (
     measured,
     median,
     read_report,
+    start_run,
     table,
 )
-from ._markdown import header, short_header
+from ._markdown import header, measured_at, short_header
 from .inprocess import (
     CONNECT,
     DISCONNECT,
@@ -505,7 +505,7 @@ def render_readme(report: dict[str, Any]) -> str:
         f"{report['guard_bytes_per_connection']:,.0f} bytes per open connection over the bare app "
         f"(target: {TARGET_GUARD_BYTES_PER_CONNECTION:,}), no allocation per message, "
         f"{in_server:.1f} ms to import in a server process "
-        f"({report['run']['commit_short']}, {report['run']['date']})"
+        f"({measured_at(report)})"
     )
 
 
@@ -544,9 +544,8 @@ def main(argv: list[str] | None = None) -> None:
         connections = args.connections or (50 if args.small else 2_000)
         messages = args.messages or (500 if args.small else 20_000)
         imports = args.imports or (2 if args.small else 15)
-        started = time.monotonic()
-        report = run(connections, messages, imports)
-        report = measured(report, command_line(prog, argv), time.monotonic() - started)
+        started = start_run(command_line(prog, argv))
+        report = measured(run(connections, messages, imports), started)
     print_report(report)
     finish(
         "memory_import",

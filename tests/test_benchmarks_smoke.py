@@ -69,6 +69,12 @@ def test_inprocess_benchmark_reports_every_variant(tmp_path: Path) -> None:
     assert {"commit", "commit_short", "date", "command", "uncommitted"} <= set(report["run"])
     assert report["run"]["command"].startswith("python -m benchmarks.inprocess --small")
     assert "guard-on-close/floor = " in output
+    # Where the guard's instructions go: its own hot-path lines, counted per message.
+    assert set(report["guard_lines"]) == {"guard", "guard-on-close"}
+    for entries in report["guard_lines"].values():
+        assert entries
+        assert all(entry["file"].startswith("asgi_closeguard/") for entry in entries)
+    assert "the guard's own lines, in all" in output
 
 
 def test_integrations_benchmark_reports_every_variant(tmp_path: Path) -> None:
