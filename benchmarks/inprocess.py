@@ -557,7 +557,7 @@ def render_readme(report: dict[str, Any]) -> str:
     return (
         f"in process, {over_bare:.0f} ns per echoed message over the bare app, "
         f"{report['ratios']['guard/floor']:.3f} times the least a middleware watching both "
-        f"directions costs (target: {target['guard/floor']:.2f}, {verdict}; "
+        f"directions costs (target: at most {target['guard/floor']:.2f}, {verdict}; "
         f"{measured_at(report)})"
     )
 
