@@ -199,7 +199,10 @@ def _sentry(app: ASGIApp) -> ASGIApp:
 def _installed(*modules: str) -> bool:
     import importlib.util
 
-    return all(importlib.util.find_spec(module) is not None for module in modules)
+    try:
+        return all(importlib.util.find_spec(module) is not None for module in modules)
+    except ModuleNotFoundError:  # find_spec("a.b") imports "a", which may be missing
+        return False
 
 
 #: Every variant: a name and how to build its app around the echo app.
