@@ -105,6 +105,12 @@ class InMemoryServer:
                 reply["reason"] = ""
                 self.received.append(reply)
                 return reply
+            if self.answers_close and self.refused():
+                # A refused handshake ends the connection: the server's next receive() says
+                # so with 1006, as uvicorn's does (Quart 0.23 waits for it before it returns).
+                reply = {"type": "websocket.disconnect", "code": 1006, "reason": ""}
+                self.received.append(reply)
+                return reply
             # A client that says nothing more, until a close goes out (bounded by the test): a
             # read already waiting then gets the client's answer, as on a real server.
             self._close_sent = anyio.Event()
@@ -123,8 +129,17 @@ class InMemoryServer:
         ):
             raise ServerRefused(f"invalid close code {message.get('code')}")
         self.sent.append(message)
-        if message["type"] == "websocket.close":
+        if message["type"] == "websocket.close" or self.refused():
             self._close_sent.set()
+
+    def refused(self) -> bool:
+        """The handshake was refused: a close or a whole denial response went out first."""
+        if not self.sent or self.sent[0]["type"] == "websocket.accept":
+            return False
+        last = self.sent[-1]
+        return last["type"] == "websocket.close" or (
+            last["type"] == "websocket.http.response.body" and not last.get("more_body", False)
+        )
 
     # What reached the "wire", for assertions.
     def types(self) -> list[str]:

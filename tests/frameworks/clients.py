@@ -7,8 +7,11 @@ what the page says; ``test_clients.py`` observes it again and compares.
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from importlib import metadata
 from typing import Any
+
+import pytest
 
 from tests.frameworks import apps
 
@@ -96,6 +99,8 @@ def _raised(exc: BaseException) -> str:
 def _outcome(run: Callable[[], Any]) -> str:
     try:
         run()
+    except pytest.fail.Exception:
+        raise  # pytest-timeout's: a test client that hangs fails the test, never reports
     except BaseException as exc:  # every test client reports in its own way
         return _raised(exc)
     return "nothing raised"
@@ -115,12 +120,36 @@ def _litestar(guarded: bool, path: str) -> str:
 
 def _quart(guarded: bool, path: str) -> str:
     app = apps.quart_app(True, {}, extension=True) if guarded else apps.quart_app(False)
+    waited: list[bool] = []
 
     async def session() -> None:
         async with app.test_client().websocket(path) as websocket:
-            await websocket.receive()
+            try:
+                await asyncio.wait_for(websocket.receive(), QUART_WAIT)
+            except asyncio.TimeoutError:
+                waited.append(True)
 
-    return _outcome(lambda: asyncio.run(session()))
+    raised = _outcome(lambda: asyncio.run(session()))
+    return QUART_RECEIVE_WAITS if waited else raised
+
+
+#: Quart 0.23 (it needs Python 3.13) changed its test client: the app's close ends the app's
+#: side only and never reaches the test's `receive()`, which waits, with the guard or without.
+QUART_RECEIVE_WAITS = "`receive()` waits: the close never reaches it"
+QUART_WAIT = 1.0  # seconds; the close reaches an older test client at once
+
+
+def expected(framework: str) -> TestClientRow:
+    """What the page says for ``framework``, as the installed version shows it."""
+    row = TEST_CLIENTS[framework]
+    if framework == "quart" and _version("quart") >= (0, 23):
+        return replace(row, after_accept=(QUART_RECEIVE_WAITS, QUART_RECEIVE_WAITS))
+    return row
+
+
+def _version(distribution: str) -> tuple[int, ...]:
+    release = metadata.version(distribution).split(".")[:2]
+    return tuple(int(part) for part in release)
 
 
 def _falcon(guarded: bool, path: str) -> str:
@@ -203,16 +232,16 @@ FRAMEWORK_LOGS: dict[str, str] = {
 def observe(framework: str) -> TestClientRow:
     """Run each scenario through the framework's test client, raw and guarded."""
     observer = OBSERVERS[framework]
-    expected = TEST_CLIENTS[framework]
+    row = expected(framework)
     return TestClientRow(
-        client=expected.client,
+        client=row.client,
         after_accept=(observer(False, "/crash"), observer(True, "/crash")),
         before_accept=(
             observer(False, "/crash-before-accept"),
             observer(True, "/crash-before-accept"),
         ),
-        log=expected.log,
-        change=expected.change,
+        log=row.log,
+        change=row.change,
     )
 
 

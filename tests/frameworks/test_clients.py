@@ -7,12 +7,19 @@ import logging
 
 import pytest
 
-from tests.frameworks.clients import FRAMEWORK_LOGS, OBSERVERS, TEST_CLIENTS, logged, observe
+from tests.frameworks.clients import (
+    FRAMEWORK_LOGS,
+    OBSERVERS,
+    TEST_CLIENTS,
+    expected,
+    logged,
+    observe,
+)
 
 
 @pytest.mark.parametrize("framework", TEST_CLIENTS)
 def test_each_test_client_shows_what_the_docs_say(framework: str) -> None:
-    assert observe(framework) == TEST_CLIENTS[framework]
+    assert observe(framework) == expected(framework)
 
 
 @pytest.mark.parametrize("framework", FRAMEWORK_LOGS)
