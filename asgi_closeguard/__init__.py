@@ -25,7 +25,7 @@ if TYPE_CHECKING:
         describe_range,
     )
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"
 
 # The close-code knowledge loads on first use: a server importing the middleware never pays
 # for the texts, their records or the resource lookups behind LANGUAGES (PEP 562).

@@ -1,5 +1,5 @@
 // TypeScript declarations of closeguard.js, printed by `asgi-closeguard export-js --types`
-// (asgi-closeguard 0.1.0) for the module with the languages en, ko. Save it beside
+// (asgi-closeguard 0.3.0) for the module with the languages en, ko. Save it beside
 // the module as closeguard.d.ts. The WebSocket types come from TypeScript's "dom" library.
 
 /**
