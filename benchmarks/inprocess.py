@@ -50,6 +50,7 @@ import gc
 import itertools
 import linecache
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
@@ -293,13 +294,30 @@ def _counted_run(app: ASGIApp, messages: int, count: Callable[[FrameType], None]
             count(frame)
         return trace
 
-    receive, send = in_memory_server(messages)
-    coro = as_coroutine(app(new_scope(), receive, send))
-    sys.settrace(trace)
-    try:
-        drive(coro)
-    finally:
-        sys.settrace(None)
+    def counted() -> None:
+        receive, send = in_memory_server(messages)
+        coro = as_coroutine(app(new_scope(), receive, send))
+        sys.settrace(trace)
+        try:
+            drive(coro)
+        finally:
+            sys.settrace(None)
+
+    # In a thread of its own: sys.settrace is per thread, so a tracer the caller's thread
+    # already has (coverage's, under `pytest --cov`; a debugger's) is left as it was.
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            counted()
+        except BaseException as exc:  # handed to the caller's thread below
+            failures.append(exc)
+
+    thread = threading.Thread(target=run, name="benchmarks-counted-run")
+    thread.start()
+    thread.join()
+    if failures:
+        raise failures[0]
 
 
 def bytecode_instructions(app: ASGIApp, messages: int) -> int:

@@ -178,6 +178,20 @@ def test_bytecode_instructions_grow_from_bare_to_the_floors_to_the_guard() -> No
     assert all(count == int(count) for count in counts), counts  # the same every message
 
 
+def test_counting_instructions_leaves_the_callers_tracer_in_place() -> None:
+    # Under `pytest --cov` the caller's tracer is coverage's: the count must not end it.
+    def tracer(frame: Any, event: str, arg: Any) -> None:
+        return None  # no line events: this test's own lines are not what it checks
+
+    before = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        instructions_per_message(INPROCESS_VARIANTS["guard"](echo_app))
+        assert sys.gettrace() is tracer
+    finally:
+        sys.settrace(before)
+
+
 PAGE = """# A page
 
 Some text.
