@@ -50,10 +50,10 @@ import gc
 import itertools
 import linecache
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -305,19 +305,8 @@ def _counted_run(app: ASGIApp, messages: int, count: Callable[[FrameType], None]
 
     # In a thread of its own: sys.settrace is per thread, so a tracer the caller's thread
     # already has (coverage's, under `pytest --cov`; a debugger's) is left as it was.
-    failures: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            counted()
-        except BaseException as exc:  # handed to the caller's thread below
-            failures.append(exc)
-
-    thread = threading.Thread(target=run, name="benchmarks-counted-run")
-    thread.start()
-    thread.join()
-    if failures:
-        raise failures[0]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(counted).result()
 
 
 def bytecode_instructions(app: ASGIApp, messages: int) -> int:

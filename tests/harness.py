@@ -94,21 +94,9 @@ class InMemoryServer:
                 return message
             if self.receive_error is not None:
                 raise self.receive_error
-            if (
-                self.answers_close
-                and self.sent
-                and self.sent[0]["type"] == "websocket.accept"
-                and self.closes()
-            ):
-                # A real client answers a close frame with its own (RFC 6455 §5.5.1).
-                reply: Message = {"type": "websocket.disconnect", "code": self.closes()[0]["code"]}
-                reply["reason"] = ""
-                self.received.append(reply)
-                return reply
-            if self.answers_close and self.refused():
-                # A refused handshake ends the connection: the server's next receive() says
-                # so with 1006, as uvicorn's does (Quart 0.23 waits for it before it returns).
-                reply = {"type": "websocket.disconnect", "code": 1006, "reason": ""}
+            code = self._disconnect_code() if self.answers_close else None
+            if code is not None:
+                reply: Message = {"type": "websocket.disconnect", "code": code, "reason": ""}
                 self.received.append(reply)
                 return reply
             # A client that says nothing more, until a close goes out (bounded by the test): a
@@ -131,6 +119,17 @@ class InMemoryServer:
         self.sent.append(message)
         if message["type"] == "websocket.close" or self.refused():
             self._close_sent.set()
+
+    def _disconnect_code(self) -> int | None:
+        """The code of the disconnect the server reports next, or None while it has none."""
+        if self.sent and self.sent[0]["type"] == "websocket.accept" and self.closes():
+            # A real client answers a close frame with its own (RFC 6455 §5.5.1).
+            return int(self.closes()[0]["code"])
+        if self.refused():
+            # A refused handshake ends the connection: the server's next receive() says so
+            # with 1006, as uvicorn's does (Quart 0.23 waits for it before it returns).
+            return 1006
+        return None
 
     def refused(self) -> bool:
         """The handshake was refused: a close or a whole denial response went out first."""

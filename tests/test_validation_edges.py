@@ -4,8 +4,7 @@
 before Python 3.13, builtins such as ``max``, compiled extensions) and ``TypeError`` for an
 object whose ``__signature__`` is not a ``Signature``. The guard cannot check such a callable when
 it is built, so it trusts it as given: an app is served as ASGI 3, an ``on_close`` is called with
-the record.
-Neither may be refused, nor break the first connection.
+the record. Neither may be refused, nor break the first connection.
 """
 
 from __future__ import annotations
