@@ -7,8 +7,8 @@ instance A deployed: drained, then ``SIGTERM``. The figures of the docs' table c
 claims with fewer clients and a shorter spread:
 
 - every one of A's clients got 1012 (4012 on daphne), none a missing close frame;
-- the busiest 100 ms of new handshakes at B holds at most 4 times the mean rate over the spread
-  (raw: every client at once);
+- the busiest 100 ms of new handshakes at B holds at most 8 times the mean rate over the spread
+  (raw: every client at once, about 20 times);
 - the drain ended within the spread plus a short bound, and A exited promptly after the signal,
   with nothing left open and no error line in its log;
 - every client ended up connected again.
@@ -32,8 +32,11 @@ DRAIN_BOUND = 1.5
 #: After a drain nothing is left open: every setup exits well within this after SIGTERM
 #: (gunicorn's master takes about a second to reap its worker).
 EXIT_AFTER_DRAIN = 5.0
-#: The busiest 100 ms against the mean rate over the spread.
-PEAK_RATIO = 4.0
+#: The busiest 100 ms against the mean rate over the spread. About 50 of the clients are on A,
+#: so the mean is 2.5 handshakes per 100 ms, and a stall of a few hundred ms on 2 busy cores
+#: (of the clients' one event loop, or of B) lets a dozen complete together: 4.8 times the mean
+#: was seen once in a full CI run. Raw, all of A's clients land in one 100 ms: about 20 times.
+PEAK_RATIO = 8.0
 
 
 def come_back_code(kind: str) -> str:
